@@ -1,0 +1,157 @@
+"""Ingest benchmark: the worker's events/s against a raw aiokafka consume of the same topic.
+
+Publishes N failure events (default 300,000) over many tenants and fingerprints, then in the same
+run measures (1) a bare aiokafka `getmany` consume of the topic and (2) `incidentflow ingest
+--stop-when-caught-up` on a fresh database, and prints both rates and their ratio. Uses the
+embedded PostgreSQL and broker unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from storage.migrate import upgrade
+from workers.infra import infra_mode_from_env, provide_broker, provide_postgres
+from workers.ingest_process import run_ingest
+from workers.settings import Settings
+from workers.topics import ensure_topics
+
+FAILURE_TYPES = ("timeout", "exception", "rate_limited", "provider_unavailable", "invalid_output")
+MODELS = (("openai", "gpt-4o"), ("anthropic", "claude-sonnet"), ("google", "gemini-pro"))
+
+
+def events(count: int, tenants: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs: ~400-byte failures, one minute of traffic per 20,000 events."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=1)
+    out = []
+    for index in range(count):
+        tenant = f"tenant-{rng.randrange(tenants):03d}"
+        provider, model = rng.choice(MODELS)
+        value = {
+            "event_id": f"bench-{index}",
+            "tenant_id": tenant,
+            "occurred_at": (start + timedelta(milliseconds=3 * index)).isoformat(),
+            "run_id": f"run-{rng.randrange(5000)}",
+            "agent_id": f"agent-{rng.randrange(40)}",
+            "provider": provider,
+            "model": model,
+            "failure_type": rng.choice(FAILURE_TYPES),
+            "error_code": "E42",
+            "error_message": "upstream request failed after retries",
+            "duration_ms": rng.randrange(50, 30000),
+            "tokens_in": rng.randrange(2000),
+            "tokens_out": rng.randrange(500),
+            "cost_usd": f"{rng.random() / 100:.6f}",
+        }
+        out.append((tenant.encode(), orjson.dumps(value)))
+    return out
+
+
+async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256_000)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for offset in range(0, len(records), 5000):
+            sends = [
+                await producer.send(topic, key=key, value=value)
+                for key, value in records[offset : offset + 5000]
+            ]
+            await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+    return len(records) / (time.perf_counter() - started)
+
+
+async def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started: float | None = None
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            if batch and started is None:
+                started = time.perf_counter()
+            seen += sum(len(records) for records in batch.values())
+        assert started is not None
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def worker_rate(settings: Settings, expected: int) -> tuple[float, float]:
+    started_future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        run_ingest(settings, stop_when_caught_up=True, on_started=started_future)  # type: ignore[arg-type]
+    )
+    worker = await started_future
+    total_started = time.perf_counter()
+    code = await task
+    ended = time.perf_counter()
+    assert code == 0, f"ingest exited {code}"
+    stats = worker.stats  # type: ignore[attr-defined]
+    assert stats.events == expected, f"worker applied {stats.events} of {expected} events"
+    steady = expected / (ended - stats.first_batch_at)
+    return steady, expected / (ended - total_started)
+
+
+async def bench(database_url: str, bootstrap: str, count: int, tenants: int) -> None:
+    settings = Settings(
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        idle_watermark_advance=False,
+        consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
+    )
+    await ensure_topics(
+        bootstrap,
+        [*settings.input_topics, settings.changes_topic, settings.deadletter_topic],
+        settings.topic_partitions,
+        settings.input_topics,
+    )
+    records = events(count, tenants)
+    print(f"publishing {count:,} events over {tenants} tenants ...", flush=True)
+    published = await publish(bootstrap, settings.failures_topic, records)
+    print(f"  producer: {published:,.0f} events/s", flush=True)
+    baseline = await raw_consume(bootstrap, settings.failures_topic, count)
+    print(f"  raw aiokafka consume (baseline): {baseline:,.0f} events/s", flush=True)
+    steady, overall = await worker_rate(settings, count)
+    with psycopg.connect(database_url) as conn:
+        incidents = conn.execute("select count(*) from incidents").fetchone()
+    print(f"  ingest worker: {steady:,.0f} events/s from its first batch "
+          f"({overall:,.0f} events/s including the group join)")
+    print(f"  ratio worker / raw consume: {steady / baseline:.3f}")
+    print(f"  incidents: {incidents[0] if incidents else 0:,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--tenants", type=int, default=50)
+    args = parser.parse_args()
+    mode = infra_mode_from_env()
+    with provide_postgres(mode) as database_url, provide_broker(mode) as bootstrap:
+        upgrade(database_url)
+        asyncio.run(bench(database_url, bootstrap, args.events, args.tenants))
+
+
+if __name__ == "__main__":
+    main()

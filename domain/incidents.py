@@ -1,0 +1,209 @@
+"""The Incident, its classification and the changes an aggregator reports.
+
+An `Incident` is mutable on purpose: the aggregator applies tens of thousands of events a second to
+a few hundred incidents, and copying per event would dominate. It never escapes a worker except as a
+`snapshot()`, a plain dict that the change feed, the storage layer and tests share.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from domain.contracts import FailureType, LlmCallFailure, PolicyViolation, Severity
+
+SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+OVERFLOW_TRIGGER = "rate_limit_overflow"
+OVERFLOW_CATEGORY = "RATE_LIMIT_OVERFLOW"
+OVERFLOW_FINGERPRINT = "*"
+OVERFLOW_TITLE = "Incident rate limit reached: events aggregated"
+
+
+class LifecycleState(StrEnum):
+    ACTIVE = "ACTIVE"
+    ACKED = "ACKED"
+    RESOLVED = "RESOLVED"
+
+
+class TimelineKind(StrEnum):
+    CREATED = "created"
+    SEVERITY_ESCALATED = "severity_escalated"
+    FINGERPRINT_MERGED = "fingerprint_merged"
+    REOPENED = "reopened"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    AUTO_RESOLVED = "auto_resolved"
+    OVERFLOW_STARTED = "overflow_started"
+
+
+Key = tuple[str, str, str]
+"""(tenant_id, trigger_type, fingerprint): what groups events into one incident."""
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What an event is: its grouping key, category, cause and initial severity."""
+
+    trigger_type: str
+    category: str
+    severity: str
+    cause_type: str
+    fingerprint: str
+
+    def key(self, tenant_id: str) -> Key:
+        return (tenant_id, self.trigger_type, self.fingerprint)
+
+
+_FAILURE_CLASSES: dict[FailureType, tuple[str, str, str]] = {
+    FailureType.TIMEOUT: ("llm_failure", "LLM_TIMEOUT", "low"),
+    FailureType.EXCEPTION: ("llm_failure", "LLM_ERROR", "low"),
+    FailureType.INVALID_OUTPUT: ("llm_failure", "INVALID_OUTPUT", "low"),
+    FailureType.PROVIDER_UNAVAILABLE: ("llm_failure", "PROVIDER_OUTAGE", "medium"),
+    FailureType.RATE_LIMITED: ("rate_limit", "RATE_LIMIT", "medium"),
+    FailureType.BUDGET_EXCEEDED: ("budget_breach", "BUDGET_EXCEEDED", "critical"),
+    FailureType.CONTENT_FILTERED: ("content_policy", "CONTENT_POLICY", "high"),
+}
+
+TITLE_LABELS: dict[str, str] = {
+    "llm_failure": "LLM call failures",
+    "rate_limit": "Rate limit triggered",
+    "budget_breach": "Budget limit exceeded",
+    "content_policy": "Content policy violation",
+    "policy_violation": "Policy violation",
+}
+
+
+def classify(event: LlmCallFailure | PolicyViolation) -> Classification:
+    """Classify a signal event as the table in aggregation.md says."""
+    if isinstance(event, LlmCallFailure):
+        trigger, category, severity = _FAILURE_CLASSES[event.failure_type]
+        fingerprint = event.fingerprint or (
+            f"{event.provider}/{event.model}/{event.failure_type.value}"
+        )
+        return Classification(trigger, category, severity, "LLM_RUN", fingerprint)
+    category = f"POLICY_{event.policy_type.upper()}" if event.policy_type else "POLICY_VIOLATION"
+    return Classification(
+        "policy_violation",
+        category,
+        event.severity.value,
+        event.cause_type.value,
+        event.fingerprint or event.policy_id,
+    )
+
+
+def incident_id_for(first_event_id: str) -> uuid.UUID:
+    """Deterministic incident id, so that a replay rebuilds the same ids."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "incidentflow:" + first_event_id)
+
+
+def threshold_severity(calls_affected: int, thresholds: tuple[int, int, int]) -> str:
+    """The least severity that `calls_affected` calls demand (medium / high / critical cut-offs)."""
+    medium, high, critical = thresholds
+    if calls_affected >= critical:
+        return Severity.CRITICAL.value
+    if calls_affected >= high:
+        return Severity.HIGH.value
+    if calls_affected >= medium:
+        return Severity.MEDIUM.value
+    return Severity.LOW.value
+
+
+def max_severity(*severities: str) -> str:
+    return max(severities, key=SEVERITY_RANK.__getitem__)
+
+
+@dataclass(slots=True, eq=False)
+class Incident:
+    """One incident, as stored in the `incidents` table.
+
+    `version` counts the changes applied to the incident (events, commands, resolutions), so it
+    grows with every change and does not depend on how the log was cut into batches.
+    `absorbed` is kept on the overflow incident only: calls per absorbed trigger_type, then
+    fingerprint.
+    """
+
+    incident_id: uuid.UUID
+    tenant_id: str
+    trigger_type: str
+    fingerprint: str
+    category: str
+    cause_type: str
+    title: str
+    severity: str
+    started_at: datetime
+    last_event_at: datetime
+    is_synthetic: bool
+    fingerprints: list[str] = field(default_factory=list)
+    lifecycle_state: LifecycleState = LifecycleState.ACTIVE
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_method: str | None = None
+    calls_affected: int = 0
+    related_call_ids: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    cost_usd: Decimal = Decimal(0)
+    reopen_count: int = 0
+    absorbed: dict[str, dict[str, int]] = field(default_factory=dict)
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.lifecycle_state is not LifecycleState.RESOLVED
+
+    @property
+    def is_overflow(self) -> bool:
+        return self.trigger_type == OVERFLOW_TRIGGER
+
+    def key(self) -> Key:
+        return (self.tenant_id, self.trigger_type, self.fingerprint)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The incident as plain JSON-ready data: the change-feed value and the comparison unit."""
+        return {
+            "incident_id": str(self.incident_id),
+            "tenant_id": self.tenant_id,
+            "trigger_type": self.trigger_type,
+            "fingerprint": self.fingerprint,
+            "fingerprints": list(self.fingerprints),
+            "category": self.category,
+            "cause_type": self.cause_type,
+            "title": self.title,
+            "severity": self.severity,
+            "lifecycle_state": self.lifecycle_state.value,
+            "started_at": self.started_at.isoformat(),
+            "last_event_at": self.last_event_at.isoformat(),
+            "acked_at": _iso(self.acked_at),
+            "acked_by": self.acked_by,
+            "resolved_at": _iso(self.resolved_at),
+            "resolved_by": self.resolved_by,
+            "resolution_method": self.resolution_method,
+            "calls_affected": self.calls_affected,
+            "related_call_ids": list(self.related_call_ids),
+            "run_ids": list(self.run_ids),
+            "cost_usd": f"{self.cost_usd:f}",
+            "reopen_count": self.reopen_count,
+            "absorbed": {trigger: dict(counts) for trigger, counts in self.absorbed.items()},
+            "is_synthetic": self.is_synthetic,
+            "version": self.version,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """Something that happened to an incident, at an event time, with a small JSON body."""
+
+    incident_id: uuid.UUID
+    tenant_id: str
+    kind: TimelineKind
+    at: datetime
+    data: dict[str, Any]

@@ -1,0 +1,388 @@
+"""What the ingest worker reads and writes: partition state in, one transaction per batch out.
+
+A batch is saved in one transaction: the applied events (COPY), the touched incidents (upsert),
+timeline rows, key-map entries, applied commands, dead letters (unique by source, so a replayed
+batch adds none twice), and per partition the watermark and the next offset of each input topic.
+Because offsets live in the same transaction as the effects, a restarted worker resumes exactly
+after the last committed batch (see README, "Exactly-once effects").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.aggregation import AggregationConfig
+from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
+from domain.incidents import Incident, Key, TimelineEntry
+from storage import schema
+from storage.rows import incident_from_row, incident_row
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class StoredPartition:
+    """The state of one partition as the last committed batch left it."""
+
+    partition: int
+    watermark: datetime | None
+    incidents: list[Incident]
+    keys: dict[Key, uuid.UUID]
+    next_offsets: dict[str, int]
+    last_batch_incident_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    message_key: bytes | None
+    reason: str
+    detail: str
+    payload: bytes | None
+
+
+@dataclass(slots=True)
+class PartitionEffects:
+    """What one batch changed on one partition."""
+
+    partition: int
+    watermark: datetime | None
+    incidents: list[Incident] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    keys: dict[Key, uuid.UUID] = field(default_factory=dict)
+    next_offsets: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BatchEffects:
+    """Everything one batch writes, committed atomically by `IngestStore.save`."""
+
+    received_at: datetime
+    failures: list[tuple[LlmCallFailure, uuid.UUID]] = field(default_factory=list)
+    violations: list[tuple[PolicyViolation, uuid.UUID]] = field(default_factory=list)
+    commands: list[LifecycleCommand] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    partitions: list[PartitionEffects] = field(default_factory=list)
+
+
+FAILURE_COLUMNS = [column.name for column in schema.llm_call_failures.columns]
+VIOLATION_COLUMNS = [column.name for column in schema.policy_violations.columns]
+
+
+def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
+    return Jsonb(value) if value is not None else None
+
+
+def failure_row(
+    event: LlmCallFailure, incident_id: uuid.UUID, received_at: datetime
+) -> tuple[Any, ...]:
+    """The `llm_call_failures` row, in `FAILURE_COLUMNS` order."""
+    return (
+        event.event_id, event.tenant_id, event.occurred_at, event.schema_version,
+        event.fingerprint, event.is_synthetic, event.synthetic_scenario_id, _jsonb(event.metadata),
+        event.run_id, event.effective_call_id, event.agent_id, event.integration_id,
+        event.provider, event.model, event.failure_type.value, event.error_code,
+        event.error_message, event.request_id, event.duration_ms, event.tokens_in,
+        event.tokens_out, event.cost_usd, received_at, incident_id,
+    )  # fmt: skip
+
+
+def violation_row(
+    event: PolicyViolation, incident_id: uuid.UUID, received_at: datetime
+) -> tuple[Any, ...]:
+    """The `policy_violations` row, in `VIOLATION_COLUMNS` order."""
+    return (
+        event.event_id, event.tenant_id, event.occurred_at, event.schema_version,
+        event.fingerprint, event.is_synthetic, event.synthetic_scenario_id, _jsonb(event.metadata),
+        event.run_id, event.violation_id or event.event_id, event.policy_id, event.policy_type,
+        event.violated_rule, event.severity.value,
+        event.action_taken.value if event.action_taken else None, event.reason,
+        event.evaluated_value, event.threshold_condition, event.agent_id, event.cause_type.value,
+        event.cost_usd, _jsonb(event.evidence), received_at, incident_id,
+    )  # fmt: skip
+
+
+class IngestStore:
+    """The ingest worker's view of PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine, config: AggregationConfig) -> None:
+        self._engine = engine
+        self._config = config
+
+    async def load_partition(self, partition: int, topics: Sequence[str]) -> StoredPartition:
+        """Load what the rules can still reach on `partition` (see `PartitionAggregator.evict`)."""
+        async with self._engine.connect() as conn:
+            progress = (
+                await conn.execute(
+                    select(schema.ingest_partitions).where(
+                        schema.ingest_partitions.c.partition == partition
+                    )
+                )
+            ).first()
+            watermark = progress.watermark if progress else None
+            incidents = await self._reachable_incidents(conn, partition, watermark)
+            loaded = {incident.incident_id for incident in incidents}
+            key_rows = await conn.execute(
+                select(schema.incident_keys).where(schema.incident_keys.c.partition == partition)
+            )
+            keys = {
+                (row.tenant_id, row.trigger_type, row.fingerprint): row.incident_id
+                for row in key_rows
+                if row.incident_id in loaded
+            }
+            offset_rows = await conn.execute(
+                select(schema.ingest_offsets).where(
+                    schema.ingest_offsets.c.partition == partition,
+                    schema.ingest_offsets.c.topic.in_(list(topics)),
+                )
+            )
+            offsets = {row.topic: row.next_offset for row in offset_rows}
+        return StoredPartition(
+            partition=partition,
+            watermark=watermark,
+            incidents=incidents,
+            keys=keys,
+            next_offsets=offsets,
+            last_batch_incident_ids=list(progress.last_batch_incident_ids) if progress else [],
+        )
+
+    async def _reachable_incidents(
+        self, conn: AsyncConnection, partition: int, watermark: datetime | None
+    ) -> list[Incident]:
+        table = schema.incidents
+        query = select(table).where(table.c.partition == partition)
+        if watermark is not None:
+            horizon = watermark - self._config.max_lateness
+            query = query.where(
+                or_(
+                    table.c.lifecycle_state != "RESOLVED",
+                    table.c.resolved_at + self._config.window > horizon,
+                    table.c.started_at + HOUR > horizon,
+                )
+            )
+        rows = await conn.execute(query.order_by(table.c.started_at, table.c.incident_id))
+        return [incident_from_row(row._mapping) for row in rows]
+
+    async def load_incidents(self, incident_ids: Iterable[uuid.UUID]) -> list[Incident]:
+        """Incidents by id, whatever their state (for commands naming evicted incidents)."""
+        ids = list(incident_ids)
+        if not ids:
+            return []
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(schema.incidents).where(schema.incidents.c.incident_id.in_(ids))
+            )
+            return [incident_from_row(row._mapping) for row in rows]
+
+    async def applied_ids(
+        self, event_ids: Sequence[str], command_ids: Sequence[str]
+    ) -> tuple[set[str], set[str]]:
+        """Which of these event and command ids were applied by an earlier batch."""
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            async with driver.cursor() as cursor:
+                # `%b`: the id arrays travel in binary, which skips text-array quoting.
+                events: set[str] = set()
+                if event_ids:
+                    await cursor.execute(
+                        "SELECT event_id FROM llm_call_failures WHERE event_id = ANY(%b) "
+                        "UNION ALL SELECT event_id FROM policy_violations WHERE event_id = ANY(%b)",
+                        (list(event_ids), list(event_ids)),
+                    )
+                    events = {row[0] for row in await cursor.fetchall()}
+                commands: set[str] = set()
+                if command_ids:
+                    await cursor.execute(
+                        "SELECT command_id FROM incident_commands WHERE command_id = ANY(%b)",
+                        (list(command_ids),),
+                    )
+                    commands = {row[0] for row in await cursor.fetchall()}
+            await conn.rollback()
+        return events, commands
+
+    async def save(self, batch: BatchEffects) -> None:
+        """Write a batch in one transaction; raises if anything fails (nothing is then written)."""
+        async with self._engine.begin() as conn:
+            await self._copy_events(conn, batch)
+            await _insert_many(conn, _incident_upsert(), _incident_rows(batch))
+            await _insert_many(conn, insert(schema.incident_timeline), _timeline_rows(batch))
+            await _insert_many(conn, _key_upsert(), _key_rows(batch))
+            await _insert_many(conn, insert(schema.incident_commands), _command_rows(batch))
+            await _insert_many(
+                conn,
+                insert(schema.dead_letters).on_conflict_do_nothing(
+                    constraint="uq_dead_letters_source"
+                ),
+                [_dead_letter_dict(row, batch.received_at) for row in batch.dead_letters],
+            )
+            await _insert_many(conn, _offset_upsert(), _offset_rows(batch))
+            await _insert_many(conn, _progress_upsert(), _progress_rows(batch))
+
+    async def _copy_events(self, conn: AsyncConnection, batch: BatchEffects) -> None:
+        if not batch.failures and not batch.violations:
+            return
+        driver = await _driver(conn)
+        async with driver.cursor() as cursor:
+            for table, columns, rows in (
+                (
+                    "llm_call_failures",
+                    FAILURE_COLUMNS,
+                    (failure_row(e, i, batch.received_at) for e, i in batch.failures),
+                ),
+                (
+                    "policy_violations",
+                    VIOLATION_COLUMNS,
+                    (violation_row(e, i, batch.received_at) for e, i in batch.violations),
+                ),
+            ):
+                async with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The psycopg connection under an SQLAlchemy one, for COPY and binary parameters."""
+    raw = await conn.get_raw_connection()
+    assert raw.driver_connection is not None
+    return raw.driver_connection
+
+
+async def _insert_many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(statement, rows)
+
+
+def _incident_upsert() -> Any:
+    statement = insert(schema.incidents)
+    updated = {
+        column.name: statement.excluded[column.name]
+        for column in schema.incidents.columns
+        if column.name not in ("incident_id", "updated_at")
+    }
+    updated["updated_at"] = func.now()
+    return statement.on_conflict_do_update(index_elements=["incident_id"], set_=updated)
+
+
+def _key_upsert() -> Any:
+    statement = insert(schema.incident_keys)
+    return statement.on_conflict_do_update(
+        index_elements=["tenant_id", "trigger_type", "fingerprint"],
+        set_={"incident_id": statement.excluded.incident_id},
+    )
+
+
+def _offset_upsert() -> Any:
+    statement = insert(schema.ingest_offsets)
+    return statement.on_conflict_do_update(
+        index_elements=["topic", "partition"],
+        set_={"next_offset": statement.excluded.next_offset},
+    )
+
+
+def _progress_upsert() -> Any:
+    statement = insert(schema.ingest_partitions)
+    return statement.on_conflict_do_update(
+        index_elements=["partition"],
+        set_={
+            "watermark": statement.excluded.watermark,
+            "last_batch_incident_ids": statement.excluded.last_batch_incident_ids,
+            "updated_at": func.now(),
+        },
+    )
+
+
+def _incident_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        incident_row(incident, effects.partition)
+        for effects in batch.partitions
+        for incident in effects.incidents
+    ]
+
+
+def _timeline_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        {
+            "incident_id": entry.incident_id,
+            "tenant_id": entry.tenant_id,
+            "kind": entry.kind.value,
+            "at": entry.at,
+            "data": entry.data,
+        }
+        for effects in batch.partitions
+        for entry in effects.timeline
+    ]
+
+
+def _key_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": tenant_id,
+            "trigger_type": trigger_type,
+            "fingerprint": fingerprint,
+            "partition": effects.partition,
+            "incident_id": incident_id,
+        }
+        for effects in batch.partitions
+        for (tenant_id, trigger_type, fingerprint), incident_id in effects.keys.items()
+    ]
+
+
+def _command_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        {
+            "command_id": command.command_id,
+            "tenant_id": command.tenant_id,
+            "incident_id": command.incident_id,
+            "action": command.action.value,
+            "issued_at": command.issued_at,
+            "issued_by": command.issued_by,
+            "resolution_method": command.resolution_method.value,
+            "note": command.note,
+            "received_at": batch.received_at,
+        }
+        for command in batch.commands
+    ]
+
+
+def _dead_letter_dict(row: DeadLetterRow, received_at: datetime) -> dict[str, Any]:
+    payload = row.payload[: schema.MAX_DEAD_LETTER_PAYLOAD] if row.payload is not None else None
+    return {
+        "source_topic": row.source_topic,
+        "source_partition": row.source_partition,
+        "source_offset": row.source_offset,
+        "message_key": row.message_key,
+        "reason": row.reason,
+        "detail": row.detail,
+        "payload": payload,
+        "received_at": received_at,
+    }
+
+
+def _offset_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        {"topic": topic, "partition": effects.partition, "next_offset": offset}
+        for effects in batch.partitions
+        for topic, offset in effects.next_offsets.items()
+    ]
+
+
+def _progress_rows(batch: BatchEffects) -> list[dict[str, Any]]:
+    return [
+        {
+            "partition": effects.partition,
+            "watermark": effects.watermark,
+            "last_batch_incident_ids": [incident.incident_id for incident in effects.incidents],
+        }
+        for effects in batch.partitions
+    ]

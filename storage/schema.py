@@ -1,0 +1,253 @@
+"""The PostgreSQL tables, as SQLAlchemy Core metadata.
+
+This module is the reference the queries are written against; the Alembic migrations in
+`storage/migrations/versions/` create the same tables, and an integration test compares the two
+(`alembic.autogenerate.compare_metadata`) so that they cannot drift apart. Every index, unique and
+check constraint has an explicit name.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, NUMERIC, TIMESTAMP, UUID
+
+from domain.contracts import Severity
+from domain.incidents import LifecycleState
+
+metadata = MetaData()
+
+Timestamp = TIMESTAMP(timezone=True)
+Money: NUMERIC[Decimal] = NUMERIC(20, 8)
+NOW = text("now()")
+EMPTY_JSON = text("'{}'::jsonb")
+EMPTY_TEXTS = text("'{}'::text[]")
+ZERO = text("0")
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
+LIFECYCLE_STATES = [state.value for state in LifecycleState]
+SEVERITIES = [severity.value for severity in Severity]
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", UUID(as_uuid=True), primary_key=True),
+    Column("partition", Integer, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("trigger_type", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("fingerprints", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
+    Column("category", Text, nullable=False),
+    Column("cause_type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("lifecycle_state", Text, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("last_event_at", Timestamp, nullable=False),
+    Column("acked_at", Timestamp),
+    Column("acked_by", Text),
+    Column("resolved_at", Timestamp),
+    Column("resolved_by", Text),
+    Column("resolution_method", Text),
+    Column("calls_affected", Integer, nullable=False, server_default=ZERO),
+    Column("related_call_ids", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
+    Column("run_ids", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
+    Column("cost_usd", Money, nullable=False, server_default=ZERO),
+    Column("reopen_count", Integer, nullable=False, server_default=ZERO),
+    Column("absorbed", JSONB, nullable=False, server_default=EMPTY_JSON),
+    Column("is_synthetic", Boolean, nullable=False, server_default=false()),
+    Column("version", BigInteger, nullable=False, server_default=ZERO),
+    Column("updated_at", Timestamp, nullable=False, server_default=NOW),
+    CheckConstraint(_in("lifecycle_state", LIFECYCLE_STATES), name="ck_incidents_lifecycle_state"),
+    CheckConstraint(_in("severity", SEVERITIES), name="ck_incidents_severity"),
+    Index("ix_incidents_tenant_state_started", "tenant_id", "lifecycle_state", "started_at"),
+    Index("ix_incidents_tenant_resolved", "tenant_id", "resolved_at"),
+    Index("ix_incidents_tenant_last_event", "tenant_id", "last_event_at"),
+    Index("ix_incidents_partition_state", "partition", "lifecycle_state"),
+    Index("ix_incidents_partition_resolved", "partition", "resolved_at"),
+    Index("ix_incidents_partition_started", "partition", "started_at"),
+)
+
+incident_keys = Table(
+    "incident_keys",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("trigger_type", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("incident_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "trigger_type", "fingerprint"),
+    Index("ix_incident_keys_partition", "partition"),
+)
+
+
+def _event_columns() -> list[Column[Any]]:
+    """The fields common to both signal contracts, in contract order."""
+    return [
+        Column("event_id", Text, primary_key=True),
+        Column("tenant_id", Text, nullable=False),
+        Column("occurred_at", Timestamp, nullable=False),
+        Column("schema_version", Integer, nullable=False, server_default=text("1")),
+        Column("fingerprint", Text),
+        Column("is_synthetic", Boolean, nullable=False, server_default=false()),
+        Column("synthetic_scenario_id", Text),
+        Column("metadata", JSONB),
+        Column("run_id", Text, nullable=False),
+    ]
+
+
+def _stored_columns() -> list[Column[Any]]:
+    """Columns every stored event ends with: arrival time and the incident it was applied to."""
+    return [
+        Column("received_at", Timestamp, nullable=False, server_default=NOW),
+        Column("incident_id", UUID(as_uuid=True)),
+    ]
+
+
+llm_call_failures = Table(
+    "llm_call_failures",
+    metadata,
+    *_event_columns(),
+    Column("call_id", Text),
+    Column("agent_id", Text),
+    Column("integration_id", Text),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("failure_type", Text, nullable=False),
+    Column("error_code", Text),
+    Column("error_message", Text),
+    Column("request_id", Text),
+    Column("duration_ms", Integer),
+    Column("tokens_in", Integer, nullable=False, server_default=ZERO),
+    Column("tokens_out", Integer, nullable=False, server_default=ZERO),
+    Column("cost_usd", Money, nullable=False, server_default=ZERO),
+    *_stored_columns(),
+    Index("ix_llm_call_failures_tenant_run", "tenant_id", "run_id"),
+    Index("ix_llm_call_failures_incident_occurred", "incident_id", "occurred_at"),
+)
+
+policy_violations = Table(
+    "policy_violations",
+    metadata,
+    *_event_columns(),
+    Column("violation_id", Text),
+    Column("policy_id", Text, nullable=False),
+    Column("policy_type", Text),
+    Column("violated_rule", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("action_taken", Text),
+    Column("reason", Text),
+    Column("evaluated_value", Text),
+    Column("threshold_condition", Text),
+    Column("agent_id", Text),
+    Column("cause_type", Text, nullable=False),
+    Column("cost_usd", Money, nullable=False, server_default=ZERO),
+    Column("evidence", JSONB),
+    *_stored_columns(),
+    Index("ix_policy_violations_tenant_run", "tenant_id", "run_id"),
+    Index("ix_policy_violations_incident_occurred", "incident_id", "occurred_at"),
+)
+
+incident_commands = Table(
+    "incident_commands",
+    metadata,
+    Column("command_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("incident_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("issued_by", Text),
+    Column("resolution_method", Text),
+    Column("note", Text),
+    Column("received_at", Timestamp, nullable=False, server_default=NOW),
+)
+
+incident_timeline = Table(
+    "incident_timeline",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("incident_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("data", JSONB, nullable=False, server_default=EMPTY_JSON),
+    Index("ix_incident_timeline_incident_at", "incident_id", "at"),
+    Index("ix_incident_timeline_tenant_at", "tenant_id", "at"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("source_topic", Text, nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("message_key", BYTEA),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=text("''")),
+    Column("payload", BYTEA),
+    Column("received_at", Timestamp, nullable=False, server_default=NOW),
+    UniqueConstraint(
+        "source_topic", "source_partition", "source_offset", name="uq_dead_letters_source"
+    ),
+    Index("ix_dead_letters_reason", "reason"),
+    Index("ix_dead_letters_received_at", "received_at"),
+)
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+"""The worker keeps at most this many bytes of a dead-lettered message in `payload`."""
+
+ingest_partitions = Table(
+    "ingest_partitions",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("watermark", Timestamp),
+    Column(
+        "last_batch_incident_ids",
+        ARRAY(UUID(as_uuid=True)),
+        nullable=False,
+        server_default=text("'{}'::uuid[]"),
+    ),
+    Column("updated_at", Timestamp, nullable=False, server_default=NOW),
+)
+
+ingest_offsets = Table(
+    "ingest_offsets",
+    metadata,
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False, autoincrement=False),
+    Column("next_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("topic", "partition"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("is_ops", Boolean, nullable=False, server_default=false()),
+    Column("name", Text, nullable=False, server_default=text("''")),
+    Column("created_at", Timestamp, nullable=False, server_default=NOW),
+    Column("revoked_at", Timestamp),
+    CheckConstraint("(tenant_id IS NULL) = is_ops", name="ck_api_keys_tenant_xor_ops"),
+)

@@ -1,0 +1,69 @@
+"""Builders for the input contracts: valid defaults, any field overridable by keyword."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
+
+T0 = datetime(2024, 11, 22, 14, 0, tzinfo=UTC)
+
+
+def secs(n: float) -> timedelta:
+    return timedelta(seconds=n)
+
+
+def failure(
+    event_id: str, tenant: str = "acme", at: datetime = T0, **overrides: Any
+) -> LlmCallFailure:
+    fields: dict[str, Any] = {
+        "event_id": event_id,
+        "tenant_id": tenant,
+        "occurred_at": at,
+        "run_id": f"run-{event_id}",
+        "provider": "openai",
+        "model": "gpt-4o",
+        "failure_type": "timeout",
+    }
+    return LlmCallFailure.model_validate(fields | overrides)
+
+
+def violation(
+    event_id: str, tenant: str = "acme", at: datetime = T0, **overrides: Any
+) -> PolicyViolation:
+    fields: dict[str, Any] = {
+        "event_id": event_id,
+        "tenant_id": tenant,
+        "occurred_at": at,
+        "run_id": f"run-{event_id}",
+        "policy_id": "pii-policy",
+        "violated_rule": "no emails in output",
+    }
+    return PolicyViolation.model_validate(fields | overrides)
+
+
+def command(
+    command_id: str,
+    incident_id: object,
+    action: str = "acknowledge",
+    tenant: str = "acme",
+    at: datetime = T0,
+    **overrides: Any,
+) -> LifecycleCommand:
+    fields: dict[str, Any] = {
+        "command_id": command_id,
+        "tenant_id": tenant,
+        "incident_id": str(incident_id),
+        "action": action,
+        "issued_at": at,
+        "issued_by": "alice",
+    }
+    return LifecycleCommand.model_validate(fields | overrides)
+
+
+def wire(model: BaseModel) -> bytes:
+    """The message as a producer would put it on the topic (JSON, nulls left out)."""
+    return model.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,5 @@
+"""`python -m workers` is the `incidentflow` command."""
+
+from workers.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""What the ingest worker publishes: change-feed values, dead-letter headers, running counts."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from domain.incidents import Incident
+from storage.ingest_store import BatchEffects, DeadLetterRow
+
+
+class IngestStats:
+    """Running counts for the progress log and the dev summary."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.events = 0
+        self.commands = 0
+        self.dead_letters = 0
+        self.batches = 0
+        self.incident_changes = 0
+        self.first_batch_at: float | None = None
+
+    def record(self, batch: BatchEffects, messages: int) -> None:
+        if self.first_batch_at is None:
+            self.first_batch_at = time.perf_counter()
+        self.messages += messages
+        self.events += len(batch.failures) + len(batch.violations)
+        self.commands += len(batch.commands)
+        self.dead_letters += len(batch.dead_letters)
+        self.batches += 1
+        self.incident_changes += sum(len(effects.incidents) for effects in batch.partitions)
+
+
+def change_message(incident: Incident) -> bytes:
+    """The `incident.changes` value: the incident snapshot with its version."""
+    return orjson.dumps(incident.snapshot())
+
+
+def dead_letter_headers(row: DeadLetterRow) -> list[tuple[str, bytes]]:
+    return [
+        ("x-error-reason", row.reason.encode()),
+        ("x-error-detail", row.detail.encode()[:4096]),
+        ("x-source-topic", row.source_topic.encode()),
+        ("x-source-partition", str(row.source_partition).encode()),
+        ("x-source-offset", str(row.source_offset).encode()),
+    ]

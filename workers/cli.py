@@ -1,0 +1,321 @@
+"""The `incidentflow` command line: the composition root of every process.
+
+`main` reads the settings once and hands them to the subcommand. A user error (a missing setting
+or file, a bad argument) prints one line to standard error and exits 2, a failure at run time
+(e.g. an unreachable broker) one line and exits 1; neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from workers.settings import Settings
+
+NOT_IMPLEMENTED = "not implemented yet (issue #3)"
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """A mistake of the user's (missing setting, file, bad value): exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each subcommand sets `handler`."""
+    parser = argparse.ArgumentParser(
+        prog="incidentflow", description="Kafka -> PostgreSQL incident pipeline for LLM products."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="run everything on one machine")
+    dev.add_argument("--demo", action="store_true", help="also publish synthetic traffic")
+    dev.set_defaults(handler=_dev)
+
+    commands.add_parser("migrate", help="apply migrations to DATABASE_URL").set_defaults(
+        handler=_migrate
+    )
+
+    ingest = commands.add_parser("ingest", help="the ingest and aggregation worker")
+    ingest.add_argument(
+        "--stop-when-caught-up",
+        action="store_true",
+        help="exit 0 once every assigned partition is read to its end and committed",
+    )
+    ingest.set_defaults(handler=_ingest)
+
+    commands.add_parser("processors", help="the stream processors").set_defaults(
+        handler=_not_implemented
+    )
+    api = commands.add_parser("api", help="the read API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(handler=_not_implemented)
+
+    _add_publish(commands)
+    _add_command(commands)
+    _add_keys(commands)
+
+    schemas = commands.add_parser("schemas", help="write the JSON Schemas of the contracts")
+    schemas.add_argument("--out", type=Path, default=Path("schemas"), help="default: schemas/")
+    schemas.set_defaults(handler=_schemas)
+    return parser
+
+
+def _add_publish(commands: Any) -> None:
+    publish = commands.add_parser("publish", help="publish events from a JSONL file or the demo")
+    source = publish.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", type=Path, metavar="FILE.jsonl")
+    source.add_argument("--demo", action="store_true", help="publish synthetic traffic")
+    publish.add_argument("--rate", type=_positive(float), default=50.0, help="messages/s (50)")
+    publish.add_argument("--tenants", type=_positive(int), default=5, help="demo tenants (5)")
+    publish.add_argument(
+        "--duration", type=_positive(float), default=None, help="seconds (default: until Ctrl-C)"
+    )
+    publish.add_argument("--seed", type=int, default=None, help="demo random seed")
+    publish.set_defaults(handler=_publish)
+
+
+def _add_command(commands: Any) -> None:
+    command = commands.add_parser("command", help="publish a lifecycle command")
+    command.add_argument("action", choices=["acknowledge", "resolve"])
+    command.add_argument("incident_id", metavar="INCIDENT_ID")
+    command.add_argument("--tenant", required=True, help="the incident's tenant id")
+    command.add_argument("--by", default=None, help="who issues it (default: $USER or 'cli')")
+    command.add_argument(
+        "--method", choices=["manual", "rollback", "manual_closure"], help="resolve only"
+    )
+    command.add_argument("--note", default=None)
+    command.set_defaults(handler=_command)
+
+
+def _add_keys(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="API keys")
+    actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a key (printed once)")
+    scope = create.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--tenant")
+    scope.add_argument("--ops", action="store_true")
+    actions.add_parser("list", help="list keys")
+    revoke = actions.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    keys.set_defaults(handler=_not_implemented)
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit status (argparse errors return 2, `--help` 0)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        settings = Settings()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except UsageError as error:
+        return _fail(args.command, str(error), 2)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        return _fail(args.command, f"invalid value for {field}: {first['msg']}", 2)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ConnectionError, TimeoutError) as error:
+        return _fail(args.command, f"{type(error).__name__}: {error}", 1)
+    except Exception as error:
+        if type(error).__module__.startswith("aiokafka"):  # e.g. the broker is unreachable
+            return _fail(args.command, f"Kafka error: {error}", 1)
+        if type(error).__name__ == "OperationalError":  # sqlalchemy/psycopg: no database there
+            detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+            return _fail(args.command, f"database error: {detail}", 1)
+        raise
+
+
+def _fail(command: str, message: str, status: int) -> int:
+    print(f"incidentflow {command}: {message}", file=sys.stderr)
+    return status
+
+
+def _require(value: str | None, name: str) -> str:
+    if not value:
+        raise UsageError(f"{name} is not set")
+    return value
+
+
+def _run(result: Any) -> int:
+    """Run `result` to completion if it is awaitable; the exit status (None counts as 0)."""
+    if inspect.isawaitable(result):
+
+        async def wait() -> Any:
+            return await result
+
+        result = asyncio.run(wait())
+    return 0 if result is None else int(result)
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.dev import run_dev
+
+    return _run(run_dev(settings, demo=args.demo))
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(_require(settings.database_url, "DATABASE_URL"))
+    print("migrations applied")
+    return 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    _require(settings.database_url, "DATABASE_URL")
+    _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    from workers.ingest_process import run_ingest
+
+    return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
+
+
+def _not_implemented(args: argparse.Namespace, settings: Settings) -> int:
+    return _fail(args.command, NOT_IMPLEMENTED, 2)
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.schemas import write_schemas
+
+    for path in write_schemas(args.out):
+        print(path)
+    return 0
+
+
+def _quiet_kafka_logs() -> None:
+    """The producer tools report failures themselves, in one line: no aiokafka log records."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    if args.file is not None and not args.file.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    _quiet_kafka_logs()
+    return asyncio.run(_publish_async(args, settings, bootstrap))
+
+
+async def _publish_async(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
+    from workers.demo import run_demo
+    from workers.publisher import Publisher
+
+    await _ensure_input_topics(settings, bootstrap)
+    progress = _Progress()
+    async with Publisher(bootstrap, settings) as publisher:
+        if args.demo:
+            print(f"publishing demo traffic at {args.rate:g}/s to {bootstrap}", file=sys.stderr)
+            task = run_demo(publisher, args.rate, args.tenants, args.duration, seed=args.seed,
+                            on_progress=progress)  # fmt: skip
+            report = await _until_interrupted(task, progress)
+        else:
+            with args.file.open("rb") as lines:
+                report = await publisher.publish_lines(lines, on_progress=progress)
+    print(report.summary())
+    for problem in (report.skipped + report.failed)[:20]:
+        print(f"  line {problem.line_number}: {problem.reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+async def _until_interrupted(task: Any, progress: _Progress) -> Any:
+    """Await the demo; on Ctrl-C (cancellation) return what it had published so far."""
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if progress.last is None or current is None:
+            raise
+        current.uncancel()  # the interruption is handled: flush, summarise, exit normally
+        return progress.last
+
+
+class _Progress:
+    """Prints a progress line to standard error at most once a second; keeps the last report."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self._printed = 0.0
+
+    def __call__(self, report: Any) -> None:
+        self.last = report
+        now = time.monotonic()
+        if now - self._printed >= 1.0:
+            self._printed = now
+            skipped = len(report.skipped) + len(report.failed)
+            print(f"... {report.total_published} published, {skipped} skipped", file=sys.stderr)
+
+
+async def _ensure_input_topics(settings: Settings, bootstrap: str) -> None:
+    """Create missing input topics first: a producer alone would let the broker pick the layout."""
+    from workers.topics import TopicLayoutError, ensure_topics
+
+    topics = settings.input_topics
+    try:
+        await ensure_topics(bootstrap, topics, settings.topic_partitions, topics)
+    except TopicLayoutError as error:
+        raise UsageError(str(error)) from None
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        incident_id = str(uuid.UUID(args.incident_id))
+    except ValueError:
+        raise UsageError(f"INCIDENT_ID is not a UUID: {args.incident_id!r}") from None
+    if args.method is not None and args.action != "resolve":
+        raise UsageError("--method is only allowed with 'resolve'")
+    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    fields = {
+        "tenant_id": args.tenant,
+        "incident_id": incident_id,
+        "action": args.action,
+        "issued_by": args.by or _default_issuer(),
+        "resolution_method": args.method,
+        "note": args.note,
+    }
+    from workers.publisher import command_payload
+
+    command_payload(**fields)  # validates before any connection is made
+    _quiet_kafka_logs()
+    payload = asyncio.run(_send_command(settings, bootstrap, fields))
+    print(f"published {payload['action']} {payload['incident_id']} ({payload['command_id']})")
+    return 0
+
+
+async def _send_command(settings: Settings, bootstrap: str, fields: dict[str, Any]) -> Any:
+    from workers.publisher import Publisher
+
+    await _ensure_input_topics(settings, bootstrap)
+    async with Publisher(bootstrap, settings) as publisher:
+        return await publisher.publish_command(**fields)
+
+
+def _default_issuer() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"

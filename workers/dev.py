@@ -1,0 +1,136 @@
+"""`incidentflow dev`: the whole pipeline on one machine, with a live summary until Ctrl-C.
+
+PostgreSQL and the broker come from `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` when set, else
+embedded (pgserver, tansu), both fresh for each run: the embedded broker keeps its topics in memory,
+so a database kept from an earlier run would hold offsets of topics that no longer exist. The
+ingest worker runs in this process; `--demo` also publishes synthetic traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import create_async_db_engine
+from storage.migrate import upgrade
+from workers.changes import IngestStats
+from workers.infra import provide_broker, provide_postgres
+from workers.ingest import IngestWorker
+from workers.ingest_process import run_ingest
+from workers.settings import Settings
+
+SUMMARY_EVERY_SECONDS = 3.0
+
+TENANT_SUMMARY = text(
+    """
+    SELECT tenant_id,
+           count(*) FILTER (WHERE lifecycle_state <> 'RESOLVED') AS open,
+           count(*) FILTER (WHERE lifecycle_state = 'RESOLVED') AS resolved,
+           count(*) FILTER (WHERE trigger_type = 'rate_limit_overflow') AS overflow,
+           coalesce(sum(calls_affected), 0) AS calls,
+           max(severity_rank) AS worst
+    FROM (SELECT *, CASE severity WHEN 'critical' THEN 3 WHEN 'high' THEN 2
+                                  WHEN 'medium' THEN 1 ELSE 0 END AS severity_rank
+          FROM incidents) AS ranked
+    GROUP BY tenant_id ORDER BY tenant_id
+    """
+)
+DEAD_LETTERS = text("SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason")
+SEVERITY_NAMES = ("low", "medium", "high", "critical")
+
+
+@dataclass(slots=True)
+class _Rate:
+    """Events per second between two summaries."""
+
+    events: int = 0
+    at: float = 0.0
+
+    def update(self, events: int, now: float) -> float:
+        rate = (events - self.events) / (now - self.at) if self.at else 0.0
+        self.events, self.at = events, now
+        return rate
+
+
+def run_dev(settings: Settings, *, demo: bool) -> int:
+    """Start infrastructure, migrate, run ingest (and the demo) until Ctrl-C; returns 0."""
+    logging.getLogger("incidentflow").setLevel(logging.WARNING)
+    mode = "external" if settings.database_url and settings.kafka_bootstrap_servers else "auto"
+    print("incidentflow dev: starting PostgreSQL and the Kafka-protocol broker ...", flush=True)
+    with (
+        provide_postgres(mode) as database_url,
+        provide_broker(mode) as bootstrap,
+    ):
+        settings = settings.model_copy(
+            update={"database_url": database_url, "kafka_bootstrap_servers": bootstrap}
+        )
+        upgrade(database_url)
+        print(f"  PostgreSQL: {database_url}")
+        print(f"  Kafka bootstrap: {bootstrap}")
+        print("  topics:", ", ".join(settings.input_topics), flush=True)
+        return asyncio.run(_run(settings, demo=demo))
+
+
+async def _run(settings: Settings, *, demo: bool) -> int:
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[IngestWorker] = loop.create_future()
+    ingest = asyncio.create_task(run_ingest(settings, on_started=started))
+    worker = await started
+    tasks = [ingest]
+    if demo:
+        tasks.append(asyncio.create_task(_demo(settings)))
+    engine = create_async_db_engine(settings.database_url or "", pool_size=1)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, stop.set)  # ingest's own handler is replaced: stop both
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print("Ctrl-C to stop.\n", flush=True)
+    try:
+        rate = _Rate()
+        while not stop.is_set() and not ingest.done():
+            await _print_summary(engine, worker.stats, rate)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SUMMARY_EVERY_SECONDS)
+    finally:
+        worker.stop()
+        for task in tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.dispose()
+    print("stopped.")
+    return 0
+
+
+async def _demo(settings: Settings) -> None:
+    from workers.demo import run_demo
+    from workers.publisher import Publisher
+
+    async with Publisher(settings.kafka_bootstrap_servers or "", settings) as publisher:
+        await run_demo(publisher, rate=200.0, tenants=6, duration=None)
+
+
+async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -> None:
+    async with engine.connect() as conn:
+        tenants = (await conn.execute(TENANT_SUMMARY)).all()
+        dead = (await conn.execute(DEAD_LETTERS)).all()
+    per_second = rate.update(stats.events, time.monotonic())
+    lines = [
+        f"[{time.strftime('%H:%M:%S')}] {per_second:,.0f} events/s | applied {stats.events:,} "
+        f"events, {stats.commands:,} commands | dead letters {stats.dead_letters:,}",
+        f"  {'tenant':<16}{'open':>6}{'resolved':>10}{'overflow':>10}{'calls':>9}  worst",
+    ]
+    lines += [
+        f"  {row.tenant_id:<16}{row.open:>6}{row.resolved:>10}{row.overflow:>10}"
+        f"{row.calls:>9}  {SEVERITY_NAMES[row.worst]}"
+        for row in tenants
+    ]
+    if dead:
+        lines.append("  dead letters: " + ", ".join(f"{reason} {count}" for reason, count in dead))
+    print("\n".join(lines) + "\n", file=sys.stdout, flush=True)

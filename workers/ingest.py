@@ -1,0 +1,417 @@
+"""The ingest and aggregation worker (`incidentflow ingest`), on aiokafka.
+
+One consumer group reads the two signal topics and the command topic with range assignment, so
+partition p of all three lands on one worker. Per loop it fetches, merges each partition by time,
+and for the messages taken runs one batch:
+
+1. one PostgreSQL transaction: applied events, touched incidents, timeline, key map, commands,
+   dead letters, and per partition the watermark and the next offsets (`IngestStore.save`);
+2. one `incident.changes` message per touched incident, and the dead letters' copies;
+3. the Kafka offset commit (for lag monitoring: PostgreSQL holds the offsets we resume from).
+
+A crash anywhere leaves PostgreSQL at the end of the last committed batch, and the worker that
+takes the partition over resumes from the offsets stored with it: each event is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from domain.aggregation import PartitionAggregator
+from domain.contracts import LifecycleCommand, LlmCallFailure, Message, PolicyViolation, Rejection
+from domain.merge import Pending
+from domain.replay import Outcome, Skipped, apply_message, message_id
+from storage.ingest_store import BatchEffects, DeadLetterRow, IngestStore, PartitionEffects
+from workers.changes import IngestStats, change_message, dead_letter_headers
+from workers.feed import Fetched, PartitionFeed
+from workers.settings import Settings
+
+log = logging.getLogger("incidentflow.ingest")
+
+IDLE_ADVANCE_EVERY_SECONDS = 1.0
+EVICT_EVERY_BATCHES = 200
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class IngestWorker:
+    """Consumes, aggregates and persists; see the module docstring for the batch contract."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: IngestStore,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        *,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._consumer = consumer
+        self._producer = producer
+        self._wall_clock = wall_clock
+        self._clock = clock
+        self._topics = settings.input_topics
+        self._source = {topic: rank for rank, topic in enumerate(self._topics)}
+        self._feeds: dict[int, PartitionFeed] = {}
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._batches = 0
+        self._failures = 0
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self.stats = IngestStats()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch and exit (SIGTERM, Ctrl-C)."""
+        self._stopping.set()
+
+    def listener(self) -> ConsumerRebalanceListener:
+        return _Rebalance(self)
+
+    async def run(self, *, stop_when_caught_up: bool = False) -> int:
+        """Consume until stopped, or until caught up if asked; returns the exit code."""
+        while not self._stopping.is_set():
+            timeout_ms = 5 if any(feed.is_waiting() for feed in self._feeds.values()) else 100
+            fetched = await self._fetch(timeout_ms)
+            async with self._lock:
+                for tp, records in fetched.items():
+                    feed = self._feeds.get(tp.partition)
+                    if feed is not None and tp.topic in self._source:
+                        for record in records:
+                            feed.push(self._source[tp.topic], record)
+                worked = await self._run_batches()
+                self._apply_backpressure()
+            await self._commit_offsets()
+            if stop_when_caught_up and not worked and not fetched and await self._caught_up():
+                log.info("caught up on partitions %s", sorted(self._feeds))
+                return 0
+        return 0
+
+    async def _fetch(
+        self, timeout_ms: int
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """Fetch up to a batch: what arrives within the timeout, topped up from the prefetch."""
+        limit = self._settings.ingest_max_batch
+        fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+        count = sum(len(records) for records in fetched.values())
+        while fetched and count < limit:
+            more = await self._consumer.getmany(timeout_ms=0, max_records=limit - count)
+            if not more:
+                break
+            for tp, records in more.items():
+                fetched.setdefault(tp, []).extend(records)
+                count += len(records)
+        return fetched
+
+    async def _run_batches(self) -> bool:
+        """Take and persist batches until the merges hold nothing ready; True if any ran."""
+        worked = False
+        while True:
+            taken = self._take(self._settings.ingest_max_batch)
+            idle = self._idle_advances()
+            if not taken and not idle:
+                return worked
+            worked = True
+            try:
+                await self._persist(taken, idle)
+                self._failures = 0
+            except Exception as error:  # reload the partitions and retry; never die on one batch
+                await self._recover(error, {feed for feed, _ in taken} | set(idle))
+                return worked
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def _take(self, limit: int) -> list[tuple[PartitionFeed, Pending[Fetched]]]:
+        taken: list[tuple[PartitionFeed, Pending[Fetched]]] = []
+        for partition in sorted(self._feeds):
+            feed = self._feeds[partition]
+            remaining = limit - len(taken)
+            if remaining <= 0:
+                break
+            taken.extend((feed, pending) for pending in feed.take(remaining, self._at_end))
+        return taken
+
+    def _at_end(self, tp: TopicPartition) -> bool:
+        feed = self._feeds[tp.partition]
+        highwater = self._consumer.highwater(tp)
+        fetched = feed.next_offsets[self._source[tp.topic]]
+        if highwater is None:
+            return False
+        return highwater == 0 or (fetched is not None and fetched >= highwater)
+
+    def _idle_advances(self) -> list[PartitionFeed]:
+        """Advance the watermark of partitions quiet for `idle_watermark_seconds` (wall clock)."""
+        if not self._settings.idle_watermark_advance:
+            return []
+        now = self._clock()
+        advanced = []
+        for feed in self._feeds.values():
+            quiet = now - feed.last_received >= self._settings.idle_watermark_seconds
+            if (
+                quiet
+                and not len(feed)
+                and now - feed.last_idle_advance >= IDLE_ADVANCE_EVERY_SECONDS
+            ):
+                feed.last_idle_advance = now
+                feed.aggregator.advance_watermark(self._wall_clock())
+                advanced.append(feed)
+        return advanced
+
+    async def _persist(
+        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]], idle: Sequence[PartitionFeed]
+    ) -> None:
+        now = self._wall_clock()
+        batch = BatchEffects(received_at=now)
+        applied_events, applied_commands = await self._applied_before(taken)
+        await self._restore_named_incidents(taken)
+        published_dead: list[tuple[str, DeadLetterRow, bytes | None]] = []
+        for feed, pending in taken:
+            outcome = self._apply(feed, pending, now, applied_events, applied_commands, batch)
+            if isinstance(outcome, Rejection):
+                row = DeadLetterRow(
+                    source_topic=self._topics[pending.source],
+                    source_partition=feed.partition,
+                    source_offset=pending.offset,
+                    message_key=pending.item.key,
+                    reason=outcome.reason.value,
+                    detail=outcome.detail,
+                    payload=pending.item.value,
+                )
+                batch.dead_letters.append(row)
+                published_dead.append((row.source_topic, row, pending.item.value))
+        feeds = list(dict.fromkeys([feed for feed, _ in taken] + list(idle)))
+        for feed in feeds:
+            changes = feed.aggregator.take_changes()
+            batch.partitions.append(
+                PartitionEffects(
+                    partition=feed.partition,
+                    watermark=feed.aggregator.watermark,
+                    incidents=list(changes.incidents.values()),
+                    timeline=changes.timeline,
+                    keys=changes.keys,
+                    next_offsets=feed.offsets_to_store(),
+                )
+            )
+        await self._store.save(batch)
+        self._batches += 1
+        self.stats.record(batch, len(taken))
+        await self._publish(batch, published_dead)
+        for feed in feeds:
+            for topic, offset in feed.offsets_to_store().items():
+                self._uncommitted[TopicPartition(topic, feed.partition)] = offset
+        if self._batches % EVICT_EVERY_BATCHES == 0:
+            for feed in feeds:
+                feed.aggregator.evict()
+
+    def _apply(
+        self,
+        feed: PartitionFeed,
+        pending: Pending[Fetched],
+        now: datetime,
+        applied_events: set[str],
+        applied_commands: set[str],
+        batch: BatchEffects,
+    ) -> Outcome:
+        message = pending.item.message
+
+        def is_duplicate(parsed: Message) -> bool:
+            kind, identifier = message_id(parsed)
+            return identifier in (applied_commands if kind == "command" else applied_events)
+
+        outcome = apply_message(feed.aggregator, message, now, is_duplicate)
+        if isinstance(outcome, Rejection) or outcome is Skipped.DUPLICATE:
+            return outcome
+        if isinstance(message, LifecycleCommand):
+            applied_commands.add(message.command_id)
+            batch.commands.append(message)
+        elif isinstance(outcome, uuid.UUID):
+            assert isinstance(message, LlmCallFailure | PolicyViolation)
+            applied_events.add(message.event_id)
+            if isinstance(message, LlmCallFailure):
+                batch.failures.append((message, outcome))
+            elif isinstance(message, PolicyViolation):
+                batch.violations.append((message, outcome))
+        return outcome
+
+    async def _applied_before(
+        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]]
+    ) -> tuple[set[str], set[str]]:
+        event_ids: list[str] = []
+        command_ids: list[str] = []
+        for _, pending in taken:
+            message = pending.item.message
+            if isinstance(message, LifecycleCommand):
+                command_ids.append(message.command_id)
+            elif not isinstance(message, Rejection):
+                event_ids.append(message.event_id)
+        return await self._store.applied_ids(event_ids, command_ids)
+
+    async def _restore_named_incidents(
+        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]]
+    ) -> None:
+        """Load incidents that commands name but the aggregator evicted (resolved long ago)."""
+        wanted: dict[uuid.UUID, tuple[PartitionFeed, str]] = {}
+        for feed, pending in taken:
+            message = pending.item.message
+            if isinstance(message, LifecycleCommand):
+                try:
+                    incident_id = uuid.UUID(message.incident_id)
+                except ValueError:
+                    continue
+                if not feed.aggregator.knows(incident_id):
+                    wanted[incident_id] = (feed, message.tenant_id)
+        for incident in await self._store.load_incidents(wanted):
+            feed, tenant_id = wanted[incident.incident_id]
+            # Only the tenant's own incidents belong to this partition's state.
+            if incident.tenant_id == tenant_id:
+                feed.aggregator.restore(incident)
+
+    async def _publish(
+        self, batch: BatchEffects, dead: Sequence[tuple[str, DeadLetterRow, bytes | None]]
+    ) -> None:
+        sends = [
+            await self._producer.send(
+                self._settings.changes_topic,
+                key=incident.tenant_id.encode(),
+                value=change_message(incident),
+            )
+            for effects in batch.partitions
+            for incident in effects.incidents
+        ]
+        for _, row, value in dead:
+            sends.append(
+                await self._producer.send(
+                    self._settings.deadletter_topic,
+                    key=row.message_key,
+                    value=value,
+                    headers=dead_letter_headers(row),
+                )
+            )
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def _commit_offsets(self) -> None:
+        """Commit persisted offsets to Kafka, outside the lock (a commit may wait on a rebalance)."""
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+        self._uncommitted.clear()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as error:
+            # PostgreSQL holds the offsets we resume from; Kafka's copy only serves lag metrics.
+            log.warning("offset commit to Kafka failed (%s); PostgreSQL has them", error)
+
+    async def _recover(self, error: BaseException, feeds: set[PartitionFeed]) -> None:
+        """Forget in-memory effects of a failed batch: reload its partitions and seek back."""
+        self._failures += 1
+        delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
+        log.error(
+            "batch failed (%s: %s); reloading partitions and retrying in %.1fs",
+            type(error).__name__,
+            error,
+            delay,
+            exc_info=error,
+        )
+        await asyncio.sleep(delay)  # back-off before touching the database again
+        for feed in feeds:
+            if feed.partition in self._feeds:
+                await self._load(feed.partition)
+
+    # -- assignment ----------------------------------------------------------------------------
+
+    async def assign(self, partitions: Iterable[int]) -> None:
+        async with self._lock:
+            for partition in sorted(set(partitions)):
+                await self._load(partition)
+
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        async with self._lock:  # a running batch finishes first: it holds the lock
+            for partition in partitions:
+                self._feeds.pop(partition, None)
+
+    async def _load(self, partition: int) -> None:
+        """(Re)build a partition's state from PostgreSQL and seek to its stored offsets."""
+        stored = await self._store.load_partition(partition, self._topics)
+        aggregator = PartitionAggregator(
+            self._settings.aggregation(),
+            watermark=stored.watermark,
+            incidents=stored.incidents,
+            keys=stored.keys,
+        )
+        feed = PartitionFeed(
+            partition,
+            self._topics,
+            aggregator,
+            stored.next_offsets,
+            max_idle_seconds=self._settings.max_task_idle_ms / 1000,
+            clock=self._clock,
+        )
+        self._feeds[partition] = feed
+        for tp, offset in zip(feed.tps, feed.next_offsets, strict=True):
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+            else:
+                await self._consumer.seek_to_committed(tp)
+        # The last batch's changes may not have reached the feed before a crash: send them again
+        # (processors ignore versions they have seen).
+        republish = await self._store.load_incidents(stored.last_batch_incident_ids)
+        for incident in republish:
+            await self._producer.send(
+                self._settings.changes_topic,
+                key=incident.tenant_id.encode(),
+                value=change_message(incident),
+            )
+        log.info(
+            "partition %d loaded: %d incidents, watermark %s",
+            partition,
+            len(stored.incidents),
+            stored.watermark,
+        )
+
+    def _apply_backpressure(self) -> None:
+        limit = 2 * self._settings.ingest_max_batch
+        assigned = self._consumer.assignment()
+        for feed in self._feeds.values():
+            for source, tp in enumerate(feed.tps):
+                if tp not in assigned:
+                    continue
+                if feed.buffered(source) > limit:
+                    self._consumer.pause(tp)
+                else:
+                    self._consumer.resume(tp)
+
+    async def _caught_up(self) -> bool:
+        if not self._feeds or any(len(feed) for feed in self._feeds.values()):
+            return False
+        tps = [tp for feed in self._feeds.values() for tp in feed.tps]
+        ends = await self._consumer.end_offsets(tps)
+        for tp in tps:
+            position = await self._consumer.position(tp)
+            if position < ends[tp]:
+                return False
+        return True
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: IngestWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.revoke({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._worker.assign({tp.partition for tp in assigned})

@@ -1,0 +1,72 @@
+"""Settings, read once from the environment by each process's composition root.
+
+Every setting is an environment variable: `DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, and
+`INCIDENTFLOW_<NAME>` for the rest (e.g. `INCIDENTFLOW_AUTO_RESOLVE_AFTER_SECONDS`).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.aggregation import AggregationConfig
+
+
+class Settings(BaseSettings):
+    """All settings of incidentflow with their defaults (documented in the README)."""
+
+    model_config = SettingsConfigDict(env_prefix="INCIDENTFLOW_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "INCIDENTFLOW_DATABASE_URL")
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "INCIDENTFLOW_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+
+    # Topics
+    failures_topic: str = "llm.call.failures"
+    violations_topic: str = "policy.violations"
+    commands_topic: str = "incident.commands"
+    changes_topic: str = "incident.changes"
+    deadletter_topic: str = "incidentflow.deadletter"
+    topic_partitions: int = Field(default=8, ge=1, le=1024)
+
+    # Aggregation (aggregation.md)
+    auto_resolve_after_seconds: int = Field(default=900, ge=1)
+    aggregation_window_seconds: int = Field(default=300, ge=0)
+    incident_cooldown_seconds: int = Field(default=60, ge=0)
+    max_incidents_per_tenant_per_hour: int = Field(default=20, ge=1)
+    max_related_calls_per_incident: int = Field(default=1000, ge=0)
+    severity_thresholds: tuple[int, int, int] = (10, 50, 200)
+    max_future_skew_seconds: int = Field(default=300, ge=0)
+    max_lateness_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    idle_watermark_advance: bool = True
+    idle_watermark_seconds: float = Field(default=60.0, gt=0)
+
+    # Ingest worker
+    consumer_group: str = "incidentflow-ingest"
+    ingest_max_batch: int = Field(default=5000, ge=1)
+    max_task_idle_ms: int = Field(default=100, ge=0)
+    session_timeout_ms: int = Field(default=6000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+
+    def aggregation(self) -> AggregationConfig:
+        return AggregationConfig(
+            auto_resolve_after_seconds=self.auto_resolve_after_seconds,
+            aggregation_window_seconds=self.aggregation_window_seconds,
+            incident_cooldown_seconds=self.incident_cooldown_seconds,
+            max_incidents_per_tenant_per_hour=self.max_incidents_per_tenant_per_hour,
+            max_related_calls_per_incident=self.max_related_calls_per_incident,
+            severity_thresholds=self.severity_thresholds,
+            max_future_skew_seconds=self.max_future_skew_seconds,
+            max_lateness_seconds=self.max_lateness_seconds,
+        )
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        """The three input topics in merge tie-break order."""
+        return (self.failures_topic, self.violations_topic, self.commands_topic)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -107,6 +107,12 @@ class PartitionAggregator:
     ) -> None:
         self.config = config
         self.watermark = watermark
+        # The config's timedeltas, built once: they are read for every event.
+        self._resolve_after = config.auto_resolve_after
+        self._window = config.window
+        self._cooldown = config.cooldown
+        self._skew = config.max_future_skew
+        self._lateness = config.max_lateness
         self._incidents: dict[uuid.UUID, Incident] = {}
         self._keys: dict[Key, uuid.UUID] = dict(keys or {})
         # Open non-overflow incidents by (tenant, trigger_type, category): storm-merge candidates.
@@ -140,7 +146,7 @@ class PartitionAggregator:
             return
         self._incidents[incident.incident_id] = incident
         if not incident.is_overflow:
-            insort(self._starts[incident.tenant_id], incident.started_at)
+            insort(self._starts[incident.tenant_id], incident.opened)
         if incident.is_open:
             self._index_open(incident)
 
@@ -159,19 +165,19 @@ class PartitionAggregator:
         """
         if self.watermark is None:
             return []
-        horizon = self.watermark - self.config.max_lateness
+        horizon = self.watermark - self._lateness
         gone = [
             incident.incident_id
             for incident in self._incidents.values()
             if incident.resolved_at is not None
             and incident.lifecycle_state is LifecycleState.RESOLVED
-            and incident.resolved_at + self.config.window <= horizon
-            and incident.started_at + HOUR <= horizon
+            and incident.resolved_at + self._window <= horizon
+            and incident.opened + HOUR <= horizon
         ]
         for incident_id in gone:
             incident = self._incidents.pop(incident_id)
             if not incident.is_overflow:
-                self._drop_start(incident.tenant_id, incident.started_at)
+                self._drop_start(incident.tenant_id, incident.opened)
             if self._keys.get(incident.key()) == incident_id:
                 del self._keys[incident.key()]
             self._related.pop(incident_id, None)
@@ -186,13 +192,13 @@ class PartitionAggregator:
     def apply_signal(self, event: Signal, now: datetime) -> uuid.UUID | Rejection:
         """Apply one new (not duplicate) signal event; return its incident id or a rejection."""
         at = event.occurred_at
-        if at > now + self.config.max_future_skew:
+        if at > now + self._skew:
             return Rejection(
                 DeadLetterReason.FUTURE_TIMESTAMP,
                 f"occurred_at {at.isoformat()} is more than "
                 f"{self.config.max_future_skew_seconds}s ahead of {now.isoformat()}",
             )
-        if self.watermark is not None and at < self.watermark - self.config.max_lateness:
+        if self.watermark is not None and at < self.watermark - self._lateness:
             return Rejection(
                 DeadLetterReason.TOO_LATE,
                 f"occurred_at {at.isoformat()} is more than {self.config.max_lateness_seconds}s "
@@ -213,7 +219,7 @@ class PartitionAggregator:
         if self.watermark is None or to > self.watermark:
             self.watermark = to
         to = self.watermark
-        resolve_after = self.config.auto_resolve_after
+        resolve_after = self._resolve_after
         while self._due and self._due[0][0] <= to:
             _, incident_id = heapq.heappop(self._due)
             incident = self._incidents.get(incident_id)
@@ -239,10 +245,7 @@ class PartitionAggregator:
             self._map(key, storm.incident_id)
             self._record(storm, TimelineKind.FINGERPRINT_MERGED, at, fingerprint=kind.fingerprint)
             return storm
-        if (
-            self._hourly_starts(event.tenant_id, at)
-            >= self.config.max_incidents_per_tenant_per_hour
-        ):
+        if self._cap_reached(event.tenant_id, at):
             overflow_key = (event.tenant_id, OVERFLOW_TRIGGER, OVERFLOW_FINGERPRINT)
             overflow = self._follow(overflow_key, at)
             return overflow if overflow is not None else self._create_overflow(event, kind)
@@ -259,14 +262,14 @@ class PartitionAggregator:
         assert incident.resolved_at is not None
         if at < incident.resolved_at:
             return incident  # late join: `_apply` revisits an auto-resolution
-        if at < incident.resolved_at + self.config.window:
+        if at < incident.resolved_at + self._window:
             self._reopen(incident, at)
             return incident
         return None
 
     def _storm_target(self, tenant_id: str, kind: Classification, at: datetime) -> Incident | None:
         """Rule 4: the open incident of the same trigger and category that started last in C."""
-        since = at - self.config.cooldown
+        since = at - self._cooldown
         best: Incident | None = None
         for incident_id in self._open.get((tenant_id, kind.trigger_type, kind.category), ()):
             incident = self._incidents[incident_id]
@@ -277,11 +280,23 @@ class PartitionAggregator:
                 best = incident
         return best
 
-    def _hourly_starts(self, tenant_id: str, at: datetime) -> int:
+    def _cap_reached(self, tenant_id: str, at: datetime) -> bool:
+        """Rule 5: would a new incident at `at` make more than H starts in some hour?
+
+        The rule counts starts in `(at - 1h, at]`. A late event also sees starts after `at`, so
+        every hour-long window holding `at` is checked: those beginning at a start in
+        `(at - 1h, at]`, and the one beginning at `at`. With events in time order this is
+        exactly the rule's window; out of order, it keeps the cap on every hour.
+        """
         starts = self._starts.get(tenant_id)
         if not starts:
-            return 0
-        return bisect_right(starts, at) - bisect_right(starts, at - HOUR)
+            return False
+        cap = self.config.max_incidents_per_tenant_per_hour
+        lefts = starts[bisect_right(starts, at - HOUR) : bisect_right(starts, at)]
+        return any(
+            bisect_left(starts, left + HOUR) - bisect_left(starts, left) >= cap
+            for left in [*lefts, at]
+        )
 
     def _create(self, event: Signal, kind: Classification) -> Incident:
         incident = self._new_incident(
@@ -293,7 +308,7 @@ class PartitionAggregator:
             severity=kind.severity,
             cause_type=kind.cause_type,
         )
-        insort(self._starts[incident.tenant_id], incident.started_at)
+        insort(self._starts[incident.tenant_id], incident.opened)
         self._record(incident, TimelineKind.CREATED, incident.started_at, severity=kind.severity)
         return incident
 
@@ -360,9 +375,6 @@ class PartitionAggregator:
         self._remember(self._runs, incident.incident_id, incident.run_ids, event.run_id, limit)
         incident.cost_usd += event.cost_usd
         if at < incident.started_at:
-            if not incident.is_overflow:
-                self._drop_start(incident.tenant_id, incident.started_at)
-                insort(self._starts[incident.tenant_id], at)
             incident.started_at = at
         if at > incident.last_event_at:
             incident.last_event_at = at
@@ -407,7 +419,7 @@ class PartitionAggregator:
 
     def _revisit_auto_resolution(self, incident: Incident) -> None:
         """Rule 2 on an auto-resolved incident: it resolves R after its (new) last event."""
-        resolved_at = incident.last_event_at + self.config.auto_resolve_after
+        resolved_at = incident.last_event_at + self._resolve_after
         assert self.watermark is not None
         if resolved_at > self.watermark:
             self._clear_resolution(incident)
@@ -495,7 +507,7 @@ class PartitionAggregator:
                 incident.incident_id
             )
         if incident.lifecycle_state is LifecycleState.ACTIVE:
-            due = incident.last_event_at + self.config.auto_resolve_after
+            due = incident.last_event_at + self._resolve_after
             heapq.heappush(self._due, (due, incident.incident_id))
 
     def _unindex_open(self, incident: Incident) -> None:

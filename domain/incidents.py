@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.contracts import FailureType, LlmCallFailure, PolicyViolation, Severity
 
@@ -44,8 +44,7 @@ Key = tuple[str, str, str]
 """(tenant_id, trigger_type, fingerprint): what groups events into one incident."""
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(NamedTuple):
     """What an event is: its grouping key, category, cause and initial severity."""
 
     trigger_type: str
@@ -151,6 +150,19 @@ class Incident:
     reopen_count: int = 0
     absorbed: dict[str, dict[str, int]] = field(default_factory=dict)
     version: int = 0
+    opened_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.opened_at is None:
+            self.opened_at = self.started_at
+
+    @property
+    def opened(self) -> datetime:
+        """When the incident was created: the time its start counts at against the hourly cap.
+
+        Unlike `started_at`, it never moves when a late event arrives.
+        """
+        return self.opened_at if self.opened_at is not None else self.started_at
 
     @property
     def is_open(self) -> bool:
@@ -177,6 +189,7 @@ class Incident:
             "severity": self.severity,
             "lifecycle_state": self.lifecycle_state.value,
             "started_at": self.started_at.isoformat(),
+            "opened_at": self.opened.isoformat(),
             "last_event_at": self.last_event_at.isoformat(),
             "acked_at": _iso(self.acked_at),
             "acked_by": self.acked_by,

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Pending(Generic[T]):
-    """A fetched message waiting in the merge."""
+class Pending(NamedTuple, Generic[T]):
+    """A fetched message waiting in the merge (a tuple: one is made per message)."""
 
     time: datetime | None
     source: int

@@ -65,10 +65,19 @@ def apply_message(
     return aggregator.apply_signal(message, now)
 
 
+def parse_with_time(
+    source: int, value: bytes | None
+) -> tuple[datetime | None, Message | Rejection]:
+    """Parse a raw value of `source`; the time is None when it cannot be parsed."""
+    parsed = parse_message(SOURCE_MODELS[source], value)
+    if isinstance(parsed, Rejection):
+        return None, parsed
+    return message_time(parsed), parsed
+
+
 def pending_message(source: int, offset: int, value: bytes | None) -> Pending[Message | Rejection]:
     """Parse a raw value of `source` into a merge entry."""
-    parsed = parse_message(SOURCE_MODELS[source], value)
-    time = None if isinstance(parsed, Rejection) else message_time(parsed)
+    time, parsed = parse_with_time(source, value)
     return Pending(time, source, offset, parsed)
 
 

@@ -64,6 +64,7 @@ incidents = Table(
     Column("severity", Text, nullable=False),
     Column("lifecycle_state", Text, nullable=False),
     Column("started_at", Timestamp, nullable=False),
+    Column("opened_at", Timestamp, nullable=False),
     Column("last_event_at", Timestamp, nullable=False),
     Column("acked_at", Timestamp),
     Column("acked_by", Text),

@@ -95,7 +95,8 @@ class ScenarioError(RuntimeError):
 
 def partition_for(key: bytes, partitions: int) -> int:
     """aiokafka's DefaultPartitioner: `(murmur2(key) & 0x7FFFFFFF) % partitions`."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def partition_log(
@@ -844,7 +845,7 @@ def hooli_failure_types(b: Builder) -> Episode:
         ("anthropic/claude-3-opus", "content_filtered", 6),
         ("google/gemini-1.5-pro", "provider_unavailable", 60),
     ]
-    heads = {}
+    heads: dict[str, str] = {}
     for slot, (model, failure_type, count) in enumerate(kinds):
         for i in range(count):
             fields: dict[str, Any] = {"metadata": {"region": "eu-west-1", "try": i}}
@@ -882,7 +883,7 @@ def stark_dead_letters(b: Builder) -> Episode:
     for n, (kind, value) in enumerate(raw):
         b.raw(b.m(90 + n), kind, tenant, value)
     at = b.m(100)
-    good = {
+    good: dict[str, Any] = {
         "event_id": "ev-template",
         "tenant_id": tenant,
         "occurred_at": at.isoformat(),
@@ -903,7 +904,7 @@ def stark_dead_letters(b: Builder) -> Episode:
     for n, body in enumerate(broken):
         body = body | {"event_id": f"ev-{b.seed}-bad-failure-{n}"}
         b.raw(b.m(100, 10 * n + 5), "failures", tenant, json.dumps(body).encode())
-    violation = {
+    violation: dict[str, Any] = {
         "event_id": f"ev-{b.seed}-bad-violation",
         "tenant_id": tenant,
         "occurred_at": at.isoformat(),
@@ -914,10 +915,10 @@ def stark_dead_letters(b: Builder) -> Episode:
     for n, body in enumerate([violation | {"severity": "urgent"}, violation | {"policy_id": None}]):
         body = body | {"event_id": f"ev-{b.seed}-bad-violation-{n}"}
         b.raw(b.m(102, 10 * n), "violations", tenant, json.dumps(body).encode())
-    command = {
+    command: dict[str, Any] = {
         "command_id": f"cmd-{b.seed}-bad",
         "tenant_id": tenant,
-        "incident_id": str(uuid.uuid4()),
+        "incident_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"incidentflow:bad-{b.seed}")),
         "action": "escalate",
         "issued_at": at.isoformat(),
     }

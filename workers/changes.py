@@ -30,7 +30,7 @@ class IngestStats:
         self.commands += len(batch.commands)
         self.dead_letters += len(batch.dead_letters)
         self.batches += 1
-        self.incident_changes += sum(len(effects.incidents) for effects in batch.partitions)
+        self.incident_changes += sum(len(effects.incident_ids) for effects in batch.partitions)
 
 
 def change_message(incident: Incident) -> bytes:

@@ -1,13 +1,12 @@
 """Realistic synthetic traffic: a seeded, clock-driven stream of events, commands and bad messages.
 
-`demo_stream` is pure apart from its clock: a seed, tenant count and rate give the same messages in
-the same order (byte for byte with a deterministic clock). Events are `is_synthetic`, with
-`synthetic_scenario_id` `demo:<scenario>`. Over background failures (all types but
-`provider_unavailable`) and violations, each `CYCLE_SECONDS` of traffic tells one story: bad
-messages (invalid JSON, schema violations, a future timestamp, > 1 MiB), a storm (timeouts on the
-models of one provider within a minute), a provider outage acknowledged then resolved by on-call, a
-budget breach, a burst of violations, a command for an unknown incident, and a runaway tenant
-opening incidents in many categories until it exceeds the hourly cap.
+`demo_stream` is pure apart from its clock: a seed, tenant count and rate give the same messages
+(byte for byte with a deterministic clock). Events are `is_synthetic` (`demo:<scenario>`). Over
+background failures (all types but `provider_unavailable`) and violations, each `CYCLE_SECONDS`
+tells one story: bad messages (invalid JSON, schema violations, a future timestamp, > 1 MiB), a
+storm (timeouts on the models of one provider within a minute), a provider outage acknowledged then
+resolved by on-call, a budget breach, a burst of violations, a command for an unknown incident,
+and a runaway tenant opening incidents in many categories until it exceeds the hourly cap.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from domain.incidents import incident_id_for
 from workers.publisher import Outgoing, Publisher, PublishReport, TopicNames, topic_for
 
 CYCLE_SECONDS = 600
-STEP_SECONDS = 0.2
 FRESH_KEY_SECONDS = 900 + 300 + 60
 """A key unseen for longer than auto-resolve + window (+ margin) opens a new incident."""
 
@@ -88,6 +86,8 @@ class TenantProfile:
     tenant_id: str
     models: tuple[tuple[str, str], ...]
     agents: tuple[str, ...]
+    failures: tuple[str, ...]
+    policies: tuple[tuple[str, ...], ...]
     weight: int
 
 
@@ -110,15 +110,17 @@ def tenant_ids(count: int) -> list[str]:
 
 
 def build_world(rng: random.Random, tenants: int) -> DemoWorld:
-    """Give each tenant two models (of two providers), two agents and a traffic weight."""
+    """Tenants with two models, two agents, four failure types, three policies and a weight."""
     if tenants < 1:
         raise ValueError("the demo needs at least one tenant")
     profiles = []
     for tenant_id in tenant_ids(tenants):
         providers = rng.sample(sorted(MODELS), 2)
         models = tuple((provider, rng.choice(MODELS[provider])) for provider in providers)
-        agents = tuple(rng.sample(AGENTS, 2))
-        profiles.append(TenantProfile(tenant_id, models, agents, rng.randint(1, 4)))
+        agents, policies = tuple(rng.sample(AGENTS, 2)), tuple(rng.sample(POLICIES, 3))
+        failures = ("timeout", "rate_limited", *rng.sample(list(BACKGROUND_FAILURES)[2:], 2))
+        profile = TenantProfile(tenant_id, models, agents, failures, policies, rng.randint(1, 4))
+        profiles.append(profile)
     return DemoWorld(rng, tuple(profiles), tuple(profiles[:-1] or profiles), profiles[-1])
 
 
@@ -196,21 +198,18 @@ def _message(document: dict[str, Any], scenario: str,
 
 def background(world: DemoWorld, at: datetime) -> DemoMessage:
     """One everyday failure or violation of a tenant chosen by weight."""
-    rng, kinds = world.rng, list(BACKGROUND_FAILURES)
+    rng = world.rng
     tenant = rng.choices(world.tenants, weights=[t.weight for t in world.tenants])[0]
     if rng.random() < 0.2:
-        return _violation(world, tenant, rng.choice(POLICIES), "background")(at)
-    failure = rng.choices(kinds, weights=[BACKGROUND_FAILURES[k][0] for k in kinds])[0]
+        return _violation(world, tenant, rng.choice(tenant.policies), "background")(at)
+    weights = [BACKGROUND_FAILURES[kind][0] for kind in tenant.failures]
+    failure = rng.choices(tenant.failures, weights=weights)[0]
     return _failure(world, tenant, *rng.choice(tenant.models), failure, "background")(at)
 
 
-def _two_hours_ahead(at: datetime) -> str:
-    return (at + timedelta(hours=2)).isoformat()
-
-
 def _override(event: dict[str, Any], at: datetime, extra: dict[str, Any]) -> dict[str, Any]:
-    """`event` with `extra` set (a callable is given `at`), then without its `None` fields."""
-    event |= {name: value(at) if callable(value) else value for name, value in extra.items()}
+    """`event` with `extra` set (a `timedelta` means `at` + it), then without its `None` fields."""
+    event |= {k: (at + v).isoformat() if isinstance(v, timedelta) else v for k, v in extra.items()}
     return {name: value for name, value in event.items() if value is not None}
 
 
@@ -249,7 +248,7 @@ def _bad_messages(world: DemoWorld, oversized: bool) -> list[tuple[float, Factor
         (4, bad(reason.SCHEMA_VIOLATION, tokens_in=-5, provider=None)),
         (5, _violation(world, tenant, POLICIES[0], "bad_message", reason.SCHEMA_VIOLATION,
                        violated_rule=None, severity="catastrophic")),
-        (6, bad(reason.FUTURE_TIMESTAMP, occurred_at=_two_hours_ahead)),
+        (6, bad(reason.FUTURE_TIMESTAMP, occurred_at=timedelta(hours=2))),
     ]  # fmt: skip
     if oversized:
         plan.append((7, bad(reason.TOO_LARGE, debug_dump="x" * (1024 * 1024 + 4096))))
@@ -267,21 +266,21 @@ def _storm(world: DemoWorld) -> list[tuple[float, Factory]]:
 
 
 def _outage(world: DemoWorld) -> list[tuple[float, Factory]]:
-    """60 `provider_unavailable` over 30 s, acknowledged by on-call, resolved after it ends.
-
-    The commands name the incident of the first event if it surely opens a new key (no outage on
-    that key for `FRESH_KEY_SECONDS`); otherwise background messages take their place."""
+    """60 `provider_unavailable` in 30 s, acknowledged, resolved: the commands name the incident of
+    the first event if it surely opens a new key, else background messages take their place."""
     rng, tenant = world.rng, world.ordinary[world.cycle % len(world.ordinary)]
     models = MODELS[provider := rng.choice(sorted(MODELS))]
     opened: list[str] = []
 
     def failure(index: int) -> Factory:
         def build(at: datetime) -> DemoMessage:
-            model = models[index % len(models)]
+            model = models[index // 5 % len(models)]  # a new model every 2.5 s, beyond jitter
             event = llm_failure(rng, tenant, at, provider, model, "provider_unavailable",
                                 "provider_outage")  # fmt: skip
             key = (tenant.tenant_id, provider, model)
             last = world.outage_keys_seen.get(key)
+            if index == 0:  # the earliest in event time (beyond the others' jitter) opens it
+                event["occurred_at"] = (at - timedelta(seconds=2)).isoformat()
             if index == 0 and (last is None or (at - last).total_seconds() > FRESH_KEY_SECONDS):
                 opened.append(str(incident_id_for(event["event_id"])))
             world.outage_keys_seen[key] = at
@@ -307,11 +306,10 @@ def _budget_and_violations(world: DemoWorld) -> list[tuple[float, Factory]]:
     """A budget breach, a burst of serious violations and a resolve of an unknown incident."""
     rng = world.rng
     tenant, victim = rng.choice(world.ordinary), rng.choice(world.ordinary)
-    provider, model = tenant.models[0]
     unknown = str(incident_id_for(_id(rng, "no-such-event")))
-    budget = _failure(world, tenant, provider, model, "budget_exceeded", "budget_breach")
+    budget = _failure(world, tenant, *tenant.models[0], "budget_exceeded", "budget_breach")
     plan: list[tuple[float, Factory]] = [(100 + i * 3.0, budget) for i in range(5)]
-    plan += [(130 + i * 2.0, _violation(world, victim, rng.choice(POLICIES[:3]), "policy_burst"))
+    plan += [(130 + i * 2.0, _violation(world, victim, rng.choice(POLICIES[1:3]), "policy_burst"))
              for i in range(8)]  # fmt: skip
 
     def stray(at: datetime) -> DemoMessage:
@@ -357,7 +355,7 @@ def demo_stream(
 ) -> Iterator[DemoMessage]:  # fmt: skip
     """An endless stream; message n is the one due at n / `rate` seconds of traffic.
 
-    `now_fn` is read once per message and gives its time (events jitter up to 1.5 s before it).
+    `now_fn` is read once per message and gives its time (events jitter up to 2 s before it).
     A scripted message takes the place of a background one when it is due.
     """
     if rate <= 0:
@@ -388,7 +386,7 @@ async def run_demo(
     loop = asyncio.get_running_loop()
     start, sent, report = loop.time(), 0, PublishReport()
     while duration is None or loop.time() - start < duration:
-        horizon = loop.time() - start + STEP_SECONDS
+        horizon = loop.time() - start + 0.2  # send in steps of 0.2 s
         due = int((horizon if duration is None else min(horizon, duration)) * rate) - sent
         batch = [message.outgoing(publisher.topics) for message in itertools.islice(stream, due)]
         report.merge(await publisher.send_all(batch))

@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from typing import Any
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -84,7 +85,7 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     started: asyncio.Future[IngestWorker] = loop.create_future()
     ingest = asyncio.create_task(run_ingest(settings, on_started=started))
     worker = await started
-    tasks = [ingest]
+    tasks: list[asyncio.Task[Any]] = [ingest]
     if demo:
         tasks.append(asyncio.create_task(_demo(settings)))
     engine = create_async_db_engine(settings.database_url or "", pool_size=1)

@@ -7,20 +7,21 @@ last message taken from the merge, never one only fetched (aggregation.md, "Surv
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from domain.aggregation import PartitionAggregator
 from domain.contracts import Message, Rejection
+from domain.incidents import Incident
 from domain.merge import Pending, TimeMerge
-from domain.replay import pending_message
+from domain.replay import parse_with_time
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):
     """A fetched record, parsed, with what a dead letter needs of the original."""
 
     message: Message | Rejection
@@ -54,6 +55,23 @@ class PartitionFeed:
         self._clock = clock
         self.last_received = clock()
         self.last_idle_advance = 0.0
+        # Lengths of each incident's id lists as the batches built so far write them.
+        self.stored_sizes: dict[uuid.UUID, tuple[int, int]] = {
+            incident_id: (len(incident.related_call_ids), len(incident.run_ids))
+            for incident_id, incident in aggregator.incidents.items()
+        }
+
+    def restore(self, incident: Incident) -> None:
+        """Give the aggregator an incident loaded from storage."""
+        self.aggregator.restore(incident)
+        self.stored_sizes[incident.incident_id] = (
+            len(incident.related_call_ids),
+            len(incident.run_ids),
+        )
+
+    def evict(self) -> None:
+        for incident_id in self.aggregator.evict():
+            self.stored_sizes.pop(incident_id, None)
 
     def __len__(self) -> int:
         return len(self._merge)
@@ -69,11 +87,9 @@ class PartitionFeed:
         self._fetched_next[source] = record.offset + 1
         self._blocked_since[source] = None
         self.last_received = self._clock()
-        pending = pending_message(source, record.offset, record.value)
+        time, parsed = parse_with_time(source, record.value)
         self._merge.push(
-            Pending(
-                pending.time, source, record.offset, Fetched(pending.item, record.key, record.value)
-            )
+            Pending(time, source, record.offset, Fetched(parsed, record.key, record.value))
         )
 
     def take(self, limit: int, at_end: Callable[[TopicPartition], bool]) -> list[Pending[Fetched]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -27,17 +26,17 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from domain.aggregation import PartitionAggregator
-from domain.contracts import LifecycleCommand, LlmCallFailure, Message, PolicyViolation, Rejection
 from domain.merge import Pending
-from domain.replay import Outcome, Skipped, apply_message, message_id
-from storage.ingest_store import BatchEffects, DeadLetterRow, IngestStore, PartitionEffects
+from storage.ingest_store import IngestStore
+from workers.batch import Batch, Taken, build_batch, ids_of, named_incidents
 from workers.changes import IngestStats, change_message, dead_letter_headers
 from workers.feed import Fetched, PartitionFeed
 from workers.settings import Settings
 
 log = logging.getLogger("incidentflow.ingest")
 
-IDLE_ADVANCE_EVERY_SECONDS = 1.0
+IDLE_ADVANCE_EVERY = 1.0
+"""Seconds between two idle watermark advances of one partition."""
 EVICT_EVERY_BATCHES = 200
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -69,6 +68,8 @@ class IngestWorker:
         self._batches = 0
         self._failures = 0
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._inflight: asyncio.Task[None] | None = None
+        self._inflight_batch: Batch | None = None
         self.stats = IngestStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -94,9 +95,15 @@ class IngestWorker:
                 worked = await self._run_batches()
                 self._apply_backpressure()
             await self._commit_offsets()
-            if stop_when_caught_up and not worked and not fetched and await self._caught_up():
-                log.info("caught up on partitions %s", sorted(self._feeds))
-                return 0
+            if stop_when_caught_up and not worked and not fetched:
+                async with self._lock:
+                    await self.settle()
+                if await self._caught_up():
+                    log.info("caught up on partitions %s", sorted(self._feeds))
+                    break
+        async with self._lock:
+            await self.settle()
+        await self._commit_offsets()
         return 0
 
     async def _fetch(
@@ -104,7 +111,9 @@ class IngestWorker:
     ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
         """Fetch up to a batch: what arrives within the timeout, topped up from the prefetch."""
         limit = self._settings.ingest_max_batch
-        fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+        fetched: dict[
+            TopicPartition, list[ConsumerRecord[bytes, bytes]]
+        ] = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
         count = sum(len(records) for records in fetched.values())
         while fetched and count < limit:
             more = await self._consumer.getmany(timeout_ms=0, max_records=limit - count)
@@ -116,20 +125,47 @@ class IngestWorker:
         return fetched
 
     async def _run_batches(self) -> bool:
-        """Take and persist batches until the merges hold nothing ready; True if any ran."""
+        """Build batches until the merges hold nothing ready; True if any was built.
+
+        Batches are pipelined: batch N+1 is computed while batch N is being written, and N+1 is
+        written only after N committed. Dedupe therefore looks at N's ids as well as PostgreSQL.
+        """
         worked = False
         while True:
+            self._batches += 1
+            if self._batches % EVICT_EVERY_BATCHES == 0:
+                for feed in self._feeds.values():
+                    feed.evict()
             taken = self._take(self._settings.ingest_max_batch)
             idle = self._idle_advances()
             if not taken and not idle:
                 return worked
             worked = True
             try:
-                await self._persist(taken, idle)
-                self._failures = 0
-            except Exception as error:  # reload the partitions and retry; never die on one batch
-                await self._recover(error, {feed for feed, _ in taken} | set(idle))
+                batch = await self._build(taken, idle)
+            except Exception as error:  # a read failed: reload and retry, never die on a batch
+                if await self.settle():
+                    await self._recover(error)
                 return worked
+            if not await self.settle():
+                return worked  # the batch before failed: state was reloaded, this one is void
+            self._inflight = asyncio.create_task(self._complete(batch))
+            self._inflight_batch = batch
+
+    async def settle(self) -> bool:
+        """Wait for the batch in flight; on failure reload every partition. True if it committed."""
+        task, self._inflight = self._inflight, None
+        if task is None:
+            return True
+        try:
+            await task
+        except Exception as error:
+            await self._recover(error)
+            return False
+        finally:
+            self._inflight_batch = None
+        self._failures = 0
+        return True
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -159,143 +195,53 @@ class IngestWorker:
         advanced = []
         for feed in self._feeds.values():
             quiet = now - feed.last_received >= self._settings.idle_watermark_seconds
-            if (
-                quiet
-                and not len(feed)
-                and now - feed.last_idle_advance >= IDLE_ADVANCE_EVERY_SECONDS
-            ):
+            if quiet and not len(feed) and now - feed.last_idle_advance >= IDLE_ADVANCE_EVERY:
                 feed.last_idle_advance = now
                 feed.aggregator.advance_watermark(self._wall_clock())
                 advanced.append(feed)
         return advanced
 
-    async def _persist(
-        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]], idle: Sequence[PartitionFeed]
-    ) -> None:
-        now = self._wall_clock()
-        batch = BatchEffects(received_at=now)
-        applied_events, applied_commands = await self._applied_before(taken)
-        await self._restore_named_incidents(taken)
-        published_dead: list[tuple[str, DeadLetterRow, bytes | None]] = []
-        for feed, pending in taken:
-            outcome = self._apply(feed, pending, now, applied_events, applied_commands, batch)
-            if isinstance(outcome, Rejection):
-                row = DeadLetterRow(
-                    source_topic=self._topics[pending.source],
-                    source_partition=feed.partition,
-                    source_offset=pending.offset,
-                    message_key=pending.item.key,
-                    reason=outcome.reason.value,
-                    detail=outcome.detail,
-                    payload=pending.item.value,
-                )
-                batch.dead_letters.append(row)
-                published_dead.append((row.source_topic, row, pending.item.value))
-        feeds = list(dict.fromkeys([feed for feed, _ in taken] + list(idle)))
-        for feed in feeds:
-            changes = feed.aggregator.take_changes()
-            batch.partitions.append(
-                PartitionEffects(
-                    partition=feed.partition,
-                    watermark=feed.aggregator.watermark,
-                    incidents=list(changes.incidents.values()),
-                    timeline=changes.timeline,
-                    keys=changes.keys,
-                    next_offsets=feed.offsets_to_store(),
-                )
-            )
-        await self._store.save(batch)
-        self._batches += 1
-        self.stats.record(batch, len(taken))
-        await self._publish(batch, published_dead)
-        for feed in feeds:
-            for topic, offset in feed.offsets_to_store().items():
-                self._uncommitted[TopicPartition(topic, feed.partition)] = offset
-        if self._batches % EVICT_EVERY_BATCHES == 0:
-            for feed in feeds:
-                feed.aggregator.evict()
-
-    def _apply(
-        self,
-        feed: PartitionFeed,
-        pending: Pending[Fetched],
-        now: datetime,
-        applied_events: set[str],
-        applied_commands: set[str],
-        batch: BatchEffects,
-    ) -> Outcome:
-        message = pending.item.message
-
-        def is_duplicate(parsed: Message) -> bool:
-            kind, identifier = message_id(parsed)
-            return identifier in (applied_commands if kind == "command" else applied_events)
-
-        outcome = apply_message(feed.aggregator, message, now, is_duplicate)
-        if isinstance(outcome, Rejection) or outcome is Skipped.DUPLICATE:
-            return outcome
-        if isinstance(message, LifecycleCommand):
-            applied_commands.add(message.command_id)
-            batch.commands.append(message)
-        elif isinstance(outcome, uuid.UUID):
-            assert isinstance(message, LlmCallFailure | PolicyViolation)
-            applied_events.add(message.event_id)
-            if isinstance(message, LlmCallFailure):
-                batch.failures.append((message, outcome))
-            elif isinstance(message, PolicyViolation):
-                batch.violations.append((message, outcome))
-        return outcome
-
-    async def _applied_before(
-        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]]
-    ) -> tuple[set[str], set[str]]:
-        event_ids: list[str] = []
-        command_ids: list[str] = []
-        for _, pending in taken:
-            message = pending.item.message
-            if isinstance(message, LifecycleCommand):
-                command_ids.append(message.command_id)
-            elif not isinstance(message, Rejection):
-                event_ids.append(message.event_id)
-        return await self._store.applied_ids(event_ids, command_ids)
-
-    async def _restore_named_incidents(
-        self, taken: Sequence[tuple[PartitionFeed, Pending[Fetched]]]
-    ) -> None:
-        """Load incidents that commands name but the aggregator evicted (resolved long ago)."""
-        wanted: dict[uuid.UUID, tuple[PartitionFeed, str]] = {}
-        for feed, pending in taken:
-            message = pending.item.message
-            if isinstance(message, LifecycleCommand):
-                try:
-                    incident_id = uuid.UUID(message.incident_id)
-                except ValueError:
-                    continue
-                if not feed.aggregator.knows(incident_id):
-                    wanted[incident_id] = (feed, message.tenant_id)
+    async def _build(self, taken: Taken, idle: Sequence[PartitionFeed]) -> Batch:
+        event_ids, command_ids = ids_of(taken)
+        applied_events, applied_commands = await self._store.applied_ids(event_ids, command_ids)
+        if self._inflight_batch is not None:  # not visible in PostgreSQL until it commits
+            applied_events |= self._inflight_batch.event_ids
+            applied_commands |= self._inflight_batch.command_ids
+        wanted = named_incidents(taken)
         for incident in await self._store.load_incidents(wanted):
             feed, tenant_id = wanted[incident.incident_id]
             # Only the tenant's own incidents belong to this partition's state.
             if incident.tenant_id == tenant_id:
-                feed.aggregator.restore(incident)
+                feed.restore(incident)
+        return build_batch(
+            taken,
+            idle,
+            now=self._wall_clock(),
+            applied_events=applied_events,
+            applied_commands=applied_commands,
+            topics=self._topics,
+        )
 
-    async def _publish(
-        self, batch: BatchEffects, dead: Sequence[tuple[str, DeadLetterRow, bytes | None]]
-    ) -> None:
+    async def _complete(self, batch: Batch) -> None:
+        """Write, publish, and queue the offsets for the Kafka commit."""
+        await self._store.save(batch.effects)
+        self.stats.record(batch.effects, batch.messages)
+        await self._publish(batch)
+        for effects in batch.effects.partitions:
+            for topic, offset in effects.next_offsets.items():
+                self._uncommitted[TopicPartition(topic, effects.partition)] = offset
+
+    async def _publish(self, batch: Batch) -> None:
         sends = [
-            await self._producer.send(
-                self._settings.changes_topic,
-                key=incident.tenant_id.encode(),
-                value=change_message(incident),
-            )
-            for effects in batch.partitions
-            for incident in effects.incidents
+            await self._producer.send(self._settings.changes_topic, key=key, value=value)
+            for key, value in batch.changes
         ]
-        for _, row, value in dead:
+        for row in batch.effects.dead_letters:
             sends.append(
                 await self._producer.send(
                     self._settings.deadletter_topic,
                     key=row.message_key,
-                    value=value,
+                    value=row.payload,
                     headers=dead_letter_headers(row),
                 )
             )
@@ -303,7 +249,7 @@ class IngestWorker:
             await asyncio.gather(*sends)
 
     async def _commit_offsets(self) -> None:
-        """Commit persisted offsets to Kafka, outside the lock (a commit may wait on a rebalance)."""
+        """Commit persisted offsets to Kafka outside the lock: a commit may wait on a rebalance."""
         assigned = self._consumer.assignment()
         offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
         self._uncommitted.clear()
@@ -315,8 +261,8 @@ class IngestWorker:
             # PostgreSQL holds the offsets we resume from; Kafka's copy only serves lag metrics.
             log.warning("offset commit to Kafka failed (%s); PostgreSQL has them", error)
 
-    async def _recover(self, error: BaseException, feeds: set[PartitionFeed]) -> None:
-        """Forget in-memory effects of a failed batch: reload its partitions and seek back."""
+    async def _recover(self, error: BaseException) -> None:
+        """Forget in-memory effects of failed batches: reload every partition and seek back."""
         self._failures += 1
         delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
         log.error(
@@ -326,10 +272,9 @@ class IngestWorker:
             delay,
             exc_info=error,
         )
-        await asyncio.sleep(delay)  # back-off before touching the database again
-        for feed in feeds:
-            if feed.partition in self._feeds:
-                await self._load(feed.partition)
+        await asyncio.sleep(delay)  # back off before touching the database again
+        for partition in list(self._feeds):
+            await self._load(partition)
 
     # -- assignment ----------------------------------------------------------------------------
 
@@ -339,7 +284,8 @@ class IngestWorker:
                 await self._load(partition)
 
     async def revoke(self, partitions: Iterable[int]) -> None:
-        async with self._lock:  # a running batch finishes first: it holds the lock
+        async with self._lock:  # a batch being built finishes first: it holds the lock
+            await self.settle()  # and the one being written commits
             for partition in partitions:
                 self._feeds.pop(partition, None)
 
@@ -368,8 +314,7 @@ class IngestWorker:
                 await self._consumer.seek_to_committed(tp)
         # The last batch's changes may not have reached the feed before a crash: send them again
         # (processors ignore versions they have seen).
-        republish = await self._store.load_incidents(stored.last_batch_incident_ids)
-        for incident in republish:
+        for incident in await self._store.load_incidents(stored.last_batch_incident_ids):
             await self._producer.send(
                 self._settings.changes_topic,
                 key=incident.tenant_id.encode(),

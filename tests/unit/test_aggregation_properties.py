@@ -47,7 +47,7 @@ CONFIG = AggregationConfig(
 NOW = T0 + timedelta(days=30)
 HOUR = timedelta(hours=1)
 TENANTS = ["t1", "t2", "t3", "t4"]
-STEPS = [0, 1, 5, 30, 59, 60, 61, 120, 299, 300, 301, 600, 899, 900, 901, 1800, 3600]
+STEPS = [0, 1, 5, 10, 20, 30, 59, 60, 61, 120, 299, 300, 301, 600, 899, 900, 901, 1800, 3600]
 LATENESS = [0, 0, 0, 0, 0, 0, 30, 200, 600, 1000, 2000, 8000]
 BAD = [b"{oops", b"{}", b'{"event_id": "x", "tenant_id": "t1"}', b"[]"]
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

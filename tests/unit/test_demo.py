@@ -117,6 +117,9 @@ def test_commands_name_the_incident_the_outage_opened(cycle: list[DemoMessage]) 
     outage = [m for m in cycle if m.scenario == "provider_outage"]
     first = parse_message(LlmCallFailure, outage[0].value)
     assert isinstance(first, LlmCallFailure)
+    later = [parse_message(LlmCallFailure, m.value) for m in outage[1:]]
+    # The incident id comes from the first event in event time, whatever the jitter.
+    assert all(isinstance(e, LlmCallFailure) and e.occurred_at > first.occurred_at for e in later)
     commands = [
         parse_message(LifecycleCommand, m.value)
         for m in cycle
@@ -158,7 +161,7 @@ def test_events_carry_the_clock_time_with_small_jitter_and_exact_costs(
         event = parse_message(CONTRACTS[message.type], message.value)
         if isinstance(event, LlmCallFailure | PolicyViolation) and message.expected is None:
             clock_time = START + timedelta(seconds=index / RATE)
-            assert timedelta(0) <= clock_time - event.occurred_at <= timedelta(seconds=1.5)
+            assert timedelta(0) <= clock_time - event.occurred_at <= timedelta(seconds=2)
             assert event.is_synthetic and event.synthetic_scenario_id
             assert isinstance(orjson.loads(message.value)["cost_usd"], str)  # exact decimals
 

@@ -71,6 +71,7 @@ def _create_incidents() -> None:
         sa.Column("severity", sa.Text(), nullable=False),
         sa.Column("lifecycle_state", sa.Text(), nullable=False),
         sa.Column("started_at", TS, nullable=False),
+        sa.Column("opened_at", TS, nullable=False),
         sa.Column("last_event_at", TS, nullable=False),
         sa.Column("acked_at", TS),
         sa.Column("acked_by", sa.Text()),

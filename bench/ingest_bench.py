@@ -136,8 +136,10 @@ async def bench(database_url: str, bootstrap: str, count: int, tenants: int) -> 
     steady, overall = await worker_rate(settings, count)
     with psycopg.connect(database_url) as conn:
         incidents = conn.execute("select count(*) from incidents").fetchone()
-    print(f"  ingest worker: {steady:,.0f} events/s from its first batch "
-          f"({overall:,.0f} events/s including the group join)")
+    print(
+        f"  ingest worker: {steady:,.0f} events/s from its first batch "
+        f"({overall:,.0f} events/s including the group join)"
+    )
     print(f"  ratio worker / raw consume: {steady / baseline:.3f}")
     print(f"  incidents: {incidents[0] if incidents else 0:,}")
 

@@ -14,8 +14,8 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +29,8 @@ from workers.ingest_process import run_ingest
 from workers.settings import Settings
 
 SUMMARY_EVERY_SECONDS = 3.0
+DEMO_RATE = 100.0
+DEMO_TENANTS = 6
 
 TENANT_SUMMARY = text(
     """
@@ -76,7 +78,10 @@ def run_dev(settings: Settings, *, demo: bool) -> int:
         upgrade(database_url)
         print(f"  PostgreSQL: {database_url}")
         print(f"  Kafka bootstrap: {bootstrap}")
-        print("  topics:", ", ".join(settings.input_topics), flush=True)
+        print("  topics:", ", ".join(settings.input_topics))
+        print(f"  query:   psql '{database_url}' -c 'SELECT * FROM incidents'")
+        print(f"  publish: KAFKA_BOOTSTRAP_SERVERS={bootstrap} incidentflow publish FILE.jsonl")
+        print(flush=True)
         return asyncio.run(_run(settings, demo=demo))
 
 
@@ -114,7 +119,7 @@ async def _demo(settings: Settings) -> None:
     from workers.publisher import Publisher
 
     async with Publisher(settings.kafka_bootstrap_servers or "", settings) as publisher:
-        await run_demo(publisher, rate=200.0, tenants=6, duration=None)
+        await run_demo(publisher, rate=DEMO_RATE, tenants=DEMO_TENANTS, duration=None)
 
 
 async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -> None:

@@ -169,7 +169,9 @@ def assert_same_tables(actual: Tables, expected: Tables) -> None:
     """Compare table by table, reporting the first differences readably."""
     missing = expected.incidents.keys() - actual.incidents.keys()
     extra = actual.incidents.keys() - expected.incidents.keys()
-    assert not missing and not extra, f"incidents missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    assert not missing and not extra, (
+        f"incidents missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    )
     for incident_id, snapshot in expected.incidents.items():
         got = actual.incidents[incident_id]
         diff = {k: (got.get(k), v) for k, v in snapshot.items() if got.get(k) != v}

@@ -55,10 +55,18 @@ async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootst
     messages, replay = scenario
     counts = coverage(replay)
     assert sum(1 for m in messages if m.topic_kind != "commands") >= 5000
-    assert all(counts[f"dead_letter:{reason}"] > 0 for reason in (
-        "invalid_json", "schema_violation", "too_large", "future_timestamp", "too_late",
-        "unknown_incident", "invalid_transition",
-    )), counts
+    assert all(
+        counts[f"dead_letter:{reason}"] > 0
+        for reason in (
+            "invalid_json",
+            "schema_violation",
+            "too_large",
+            "future_timestamp",
+            "too_late",
+            "unknown_incident",
+            "invalid_transition",
+        )
+    ), counts
     topics = await _prepare(bootstrap_servers, messages)
 
     run_ingest_to_end(topics.env(database_url, bootstrap_servers))
@@ -67,7 +75,7 @@ async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootst
 
 
 async def test_a_second_run_changes_nothing(scenario, database_url, bootstrap_servers):
-    messages, replay = scenario
+    messages, _ = scenario
     topics = await _prepare(bootstrap_servers, messages)
     env = topics.env(database_url, bootstrap_servers)
     run_ingest_to_end(env)
@@ -83,7 +91,8 @@ async def test_a_second_run_changes_nothing(scenario, database_url, bootstrap_se
 def _applied_events(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM llm_call_failures) + (SELECT count(*) FROM policy_violations)"
+            "SELECT (SELECT count(*) FROM llm_call_failures)"
+            " + (SELECT count(*) FROM policy_violations)"
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -115,4 +124,29 @@ async def test_sigkill_mid_stream_then_restart_gives_the_same_tables(
 
     run_ingest_to_end(env)
 
+    assert_same_tables(read_tables(database_url), expected_tables(replay, topics))
+
+
+async def test_sigterm_finishes_the_batch_and_exits_cleanly(
+    scenario, database_url, bootstrap_servers, wait_until
+):
+    messages, replay = scenario
+    topics = await _prepare(bootstrap_servers, messages)
+    env = topics.env(database_url, bootstrap_servers, INCIDENTFLOW_INGEST_MAX_BATCH="300")
+    worker = subprocess.Popen(
+        ingest_command(), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        await wait_until(
+            lambda: _applied_events(database_url) > 0, timeout=120, message="nothing applied"
+        )
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, stderr.decode()[-2000:]
+
+    # Whatever it had applied is consistent: a restart completes the log exactly.
+    run_ingest_to_end(env)
     assert_same_tables(read_tables(database_url), expected_tables(replay, topics))

@@ -21,7 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.aggregation import AggregationConfig, PartitionAggregator
-from domain.contracts import LlmCallFailure, Message, PolicyViolation, Rejection, Signal
+from domain.contracts import (
+    FailureType,
+    LlmCallFailure,
+    Message,
+    PolicyViolation,
+    Rejection,
+    Signal,
+)
 from domain.incidents import (
     SEVERITY_RANK,
     Incident,
@@ -49,6 +56,7 @@ HOUR = timedelta(hours=1)
 TENANTS = ["t1", "t2", "t3", "t4"]
 STEPS = [0, 1, 5, 10, 20, 30, 59, 60, 61, 120, 299, 300, 301, 600, 899, 900, 901, 1800, 3600]
 LATENESS = [0, 0, 0, 0, 0, 0, 30, 200, 600, 1000, 2000, 8000]
+FAILURE_TYPES = [member.value for member in FailureType]
 BAD = [b"{oops", b"{}", b'{"event_id": "x", "tenant_id": "t1"}', b"[]"]
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -79,6 +87,10 @@ class Log:
 def logs(draw: st.DrawFn, in_order: bool = False) -> Log:
     log = Log()
     tenants = TENANTS[: draw(st.integers(1, 4))]
+    # A few failure types per log, so that storms of one category happen often.
+    failure_types = draw(
+        st.lists(st.sampled_from(FAILURE_TYPES), min_size=1, max_size=3, unique=True)
+    )
     clock = 0
     for index in range(draw(st.integers(1, 45))):
         clock += draw(st.sampled_from(STEPS))
@@ -100,27 +112,25 @@ def logs(draw: st.DrawFn, in_order: bool = False) -> Log:
             if not in_order and draw(st.integers(0, 30)) == 0:
                 at = NOW + secs(400)  # future_timestamp
             event_id = f"e{index}"
-            event = (_failure if kind == "failure" else _violation)(draw, event_id, tenant, at)
+            if kind == "failure":
+                event = _failure(draw, event_id, tenant, at, failure_types)
+            else:
+                event = _violation(draw, event_id, tenant, at)
             log.events[event_id] = event
             log.emit(0 if kind == "failure" else 1, wire(event), event_id)
     return log
 
 
-def _failure(draw: st.DrawFn, event_id: str, tenant: str, at: datetime) -> Signal:
+def _failure(
+    draw: st.DrawFn, event_id: str, tenant: str, at: datetime, failure_types: list[str]
+) -> Signal:
     return failure(
         event_id,
         tenant,
         at,
         provider=draw(st.sampled_from(["p1", "p2"])),
         model=draw(st.sampled_from(["m1", "m2", "m3"])),
-        failure_type=draw(
-            st.sampled_from(
-                [
-                    *("timeout", "timeout", "exception", "rate_limited", "provider_unavailable"),
-                    *("budget_exceeded", "content_filtered", "invalid_output"),
-                ]
-            )
-        ),
+        failure_type=draw(st.sampled_from(failure_types)),
         fingerprint=draw(st.sampled_from([None, None, None, None, "custom"])),
         call_id=draw(st.sampled_from([None, None, "call-1", "call-2"])),
         cost_usd=draw(st.sampled_from(["0", "0.1", "0.25", "1.00000001"])),
@@ -387,6 +397,24 @@ def test_severity_never_falls(log: Log) -> None:
         assert steps == sorted(steps, key=SEVERITY_RANK.__getitem__)
         if steps:
             assert steps[-1] == incident.severity
+
+
+@SETTINGS
+@given(logs())
+def test_the_sweep_leaves_no_active_incident_past_its_auto_resolve_time(log: Log) -> None:
+    """Before each applied event every due ACTIVE incident resolves; only that event's own
+    incident (opened or reopened by an event later than R) may be due until the next one."""
+    last: dict[str, uuid.UUID] = {}
+
+    def observe(agg: PartitionAggregator, item: object, outcome: Outcome) -> None:
+        if isinstance(outcome, uuid.UUID):
+            last["target"] = outcome
+        for incident in agg.incidents.values():
+            if incident.lifecycle_state is LifecycleState.ACTIVE:
+                due = incident.last_event_at + CONFIG.auto_resolve_after
+                assert due > agg.watermark or incident.incident_id == last.get("target")
+
+    feed(log.entries(), observe=observe)
 
 
 @SETTINGS

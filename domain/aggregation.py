@@ -22,6 +22,7 @@ from domain.contracts import (
     CommandAction,
     DeadLetterReason,
     LifecycleCommand,
+    LlmCallFailure,
     Rejection,
     Signal,
 )
@@ -32,12 +33,14 @@ from domain.incidents import (
     OVERFLOW_TRIGGER,
     SEVERITY_RANK,
     TITLE_LABELS,
+    UNKNOWN_AGENT,
     Classification,
     Incident,
     Key,
     LifecycleState,
     TimelineEntry,
     TimelineKind,
+    add_to_breakdown,
     classify,
     incident_id_for,
     threshold_severity,
@@ -374,6 +377,13 @@ class PartitionAggregator:
         )
         self._remember(self._runs, incident.incident_id, incident.run_ids, event.run_id, limit)
         incident.cost_usd += event.cost_usd
+        if isinstance(event, LlmCallFailure):
+            add_to_breakdown(
+                incident.breakdown, "model", f"{event.provider}/{event.model}", event.cost_usd
+            )
+        add_to_breakdown(
+            incident.breakdown, "agent", event.agent_id or UNKNOWN_AGENT, event.cost_usd
+        )
         if at < incident.started_at:
             incident.started_at = at
         if at > incident.last_event_at:

@@ -115,6 +115,63 @@ def max_severity(*severities: str) -> str:
     return max(severities, key=SEVERITY_RANK.__getitem__)
 
 
+BREAKDOWN_LIMIT = 50
+"""Named keys per breakdown dimension; calls and cost of later keys are summed under `other`."""
+BREAKDOWN_OTHER = "other"
+UNKNOWN_AGENT = "unknown"
+
+
+@dataclass(slots=True)
+class BreakdownEntry:
+    """Calls and cost of one provider/model or agent within an incident."""
+
+    calls: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+
+def add_to_breakdown(
+    breakdown: dict[str, dict[str, BreakdownEntry]], dimension: str, key: str, cost: Decimal
+) -> None:
+    """Count one call of `key`; past `BREAKDOWN_LIMIT` named keys, new keys count as `other`.
+
+    The first keys seen keep their names, so the result is the same however the log is batched.
+    """
+    entries = breakdown.setdefault(dimension, {})
+    entry = entries.get(key)
+    if entry is None:
+        named = len(entries) - (BREAKDOWN_OTHER in entries)
+        if named >= BREAKDOWN_LIMIT:
+            key = BREAKDOWN_OTHER
+        entry = entries.setdefault(key, BreakdownEntry())
+    entry.calls += 1
+    entry.cost_usd += cost
+
+
+def breakdown_json(
+    breakdown: dict[str, dict[str, BreakdownEntry]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The breakdown as JSON-ready data: `{dimension: {key: {"calls", "cost_usd"}}}`."""
+    return {
+        dimension: {
+            key: {"calls": entry.calls, "cost_usd": f"{entry.cost_usd:f}"}
+            for key, entry in entries.items()
+        }
+        for dimension, entries in breakdown.items()
+    }
+
+
+def breakdown_from_json(
+    data: dict[str, dict[str, dict[str, Any]]] | None,
+) -> dict[str, dict[str, BreakdownEntry]]:
+    return {
+        dimension: {
+            key: BreakdownEntry(int(entry["calls"]), Decimal(str(entry["cost_usd"])))
+            for key, entry in entries.items()
+        }
+        for dimension, entries in (data or {}).items()
+    }
+
+
 @dataclass(slots=True, eq=False)
 class Incident:
     """One incident, as stored in the `incidents` table.
@@ -122,7 +179,8 @@ class Incident:
     `version` counts the changes applied to the incident (events, commands, resolutions), so it
     grows with every change and does not depend on how the log was cut into batches.
     `absorbed` is kept on the overflow incident only: calls per absorbed trigger_type, then
-    fingerprint.
+    fingerprint. `breakdown` holds calls and cost by `model` ("provider/model", failures only)
+    and by `agent` (agent_id, or "unknown").
     """
 
     incident_id: uuid.UUID
@@ -151,6 +209,7 @@ class Incident:
     absorbed: dict[str, dict[str, int]] = field(default_factory=dict)
     version: int = 0
     opened_at: datetime | None = None
+    breakdown: dict[str, dict[str, BreakdownEntry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.opened_at is None:
@@ -203,6 +262,7 @@ class Incident:
             "reopen_count": self.reopen_count,
             "absorbed": {trigger: dict(counts) for trigger, counts in self.absorbed.items()},
             "is_synthetic": self.is_synthetic,
+            "breakdown": breakdown_json(self.breakdown),
             "version": self.version,
         }
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.incidents import Incident, LifecycleState
+from domain.incidents import Incident, LifecycleState, breakdown_from_json, breakdown_json
 
 
 def incident_row(incident: Incident, partition: int) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def incident_row(incident: Incident, partition: int) -> dict[str, Any]:
         "reopen_count": incident.reopen_count,
         "absorbed": {trigger: dict(counts) for trigger, counts in incident.absorbed.items()},
         "is_synthetic": incident.is_synthetic,
+        "breakdown": breakdown_json(incident.breakdown),
         "version": incident.version,
     }
 
@@ -93,4 +94,5 @@ def incident_from_row(row: Mapping[Any, Any]) -> Incident:
         reopen_count=int(row["reopen_count"]),
         absorbed=_absorbed(row["absorbed"]),
         version=int(row["version"]),
+        breakdown=breakdown_from_json(row["breakdown"]),
     )

@@ -6,10 +6,13 @@ Every setting is an environment variable: `DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVE
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.aggregation import AggregationConfig
+from domain.metrics import SlaTargets
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,20 @@ class Settings(BaseSettings):
     max_task_idle_ms: int = Field(default=100, ge=0)
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
+
+    # SLA targets on time to resolution, by severity (aggregation.md, "Derived times")
+    sla_critical_seconds: int = Field(default=3600, ge=1)
+    sla_high_seconds: int = Field(default=4 * 3600, ge=1)
+    sla_medium_seconds: int = Field(default=24 * 3600, ge=1)
+    sla_low_seconds: int = Field(default=72 * 3600, ge=1)
+
+    def sla_targets(self) -> SlaTargets:
+        return SlaTargets(
+            critical=timedelta(seconds=self.sla_critical_seconds),
+            high=timedelta(seconds=self.sla_high_seconds),
+            medium=timedelta(seconds=self.sla_medium_seconds),
+            low=timedelta(seconds=self.sla_low_seconds),
+        )
 
     def aggregation(self) -> AggregationConfig:
         return AggregationConfig(

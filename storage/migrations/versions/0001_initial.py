@@ -86,6 +86,7 @@ def _create_incidents() -> None:
         sa.Column("cost_usd", MONEY, nullable=False, server_default=ZERO),
         sa.Column("reopen_count", sa.Integer(), nullable=False, server_default=ZERO),
         sa.Column("absorbed", pg.JSONB(), nullable=False, server_default=EMPTY_JSON),
+        sa.Column("breakdown", pg.JSONB(), nullable=False, server_default=EMPTY_JSON),
         sa.Column("is_synthetic", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("version", sa.BigInteger(), nullable=False, server_default=ZERO),
         sa.Column("updated_at", TS, nullable=False, server_default=NOW),
@@ -229,12 +230,14 @@ def _create_ingest_state_and_keys() -> None:
     op.create_table(
         "api_keys",
         sa.Column("key_hash", sa.Text(), primary_key=True),
+        sa.Column("key_id", sa.Text(), nullable=False),
         sa.Column("tenant_id", sa.Text()),
         sa.Column("is_ops", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("name", sa.Text(), nullable=False, server_default=sa.text("''")),
         sa.Column("created_at", TS, nullable=False, server_default=NOW),
         sa.Column("revoked_at", TS),
         sa.CheckConstraint("(tenant_id IS NULL) = is_ops", name="ck_api_keys_tenant_xor_ops"),
+        sa.UniqueConstraint("key_id", name="uq_api_keys_key_id"),
     )
 
 

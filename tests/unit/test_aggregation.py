@@ -507,6 +507,27 @@ def test_rate_limit_counts_a_reopened_incident_once() -> None:
     assert agg.incidents[signal(agg, timeout("e4", T0 + secs(300), "c"))].is_overflow
 
 
+def test_a_late_event_cannot_open_an_incident_inside_a_full_hour() -> None:
+    """aggregation.md caps new incidents "in any hour" (configuration); rule 5's own window is
+    `(t - 1h, t]`, empty here. The code keeps the cap on every hour holding t: overflow."""
+    agg = aggregator(max_incidents_per_tenant_per_hour=2)
+    signal(agg, timeout("e1", T0 + secs(1000), "a"))
+    signal(agg, timeout("e2", T0 + secs(2000), "b", failure_type="exception"))
+    late = signal(agg, timeout("e3", T0 + secs(500), "c", failure_type="rate_limited"))
+    assert agg.incidents[late].is_overflow
+
+
+def test_the_cap_counts_an_incident_when_it_was_opened_not_its_moved_start() -> None:
+    """A late join moves `started_at` earlier but not `opened`, the time the cap counts."""
+    agg = aggregator(max_incidents_per_tenant_per_hour=1)
+    first = signal(agg, timeout("e1", T0 + secs(4000), "a"))
+    assert signal(agg, timeout("e2", T0 + secs(100), "a")) == first
+    incident = agg.incidents[first]
+    assert (incident.started_at, incident.opened) == (T0 + secs(100), T0 + secs(4000))
+    second = signal(agg, timeout("e3", T0 + secs(150), "b", failure_type="exception"))
+    assert second == incident_id_for("e3")
+
+
 def test_overflow_follows_join_reopen_late_join_and_auto_resolve() -> None:
     agg = aggregator(max_incidents_per_tenant_per_hour=1)
     signal(agg, timeout("e1", T0, "a"))

@@ -391,12 +391,14 @@ class PartitionAggregator:
         if incident.is_overflow:
             counts = incident.absorbed.setdefault(kind.trigger_type, {})
             counts[kind.fingerprint] = counts.get(kind.fingerprint, 0) + 1
-        severity = max(
-            incident.severity,
-            kind.severity,
-            threshold_severity(incident.calls_affected, self.config.severity_thresholds),
-            key=SEVERITY_RANK.__getitem__,
-        )
+        severity = incident.severity
+        if SEVERITY_RANK[kind.severity] > SEVERITY_RANK[severity]:
+            severity = kind.severity
+        # Counts only grow, so the threshold severity changes only when a threshold is reached.
+        if incident.calls_affected in self.config.severity_thresholds:
+            needed = threshold_severity(incident.calls_affected, self.config.severity_thresholds)
+            if SEVERITY_RANK[needed] > SEVERITY_RANK[severity]:
+                severity = needed
         if severity != incident.severity:
             self._record(
                 incident,

@@ -9,7 +9,7 @@ merge wait: the caller decides, through `waiting`, how long that lasts.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar
 
@@ -34,6 +34,10 @@ class TimeMerge(Generic[T]):
     def push(self, pending: Pending[T]) -> None:
         """Append a message; messages of one source must come in offset order."""
         self._queues[pending.source].append(pending)
+
+    def extend(self, source: int, entries: Iterable[Pending[T]]) -> None:
+        """Append several messages of one source, in offset order."""
+        self._queues[source].extend(entries)
 
     def buffered(self, source: int) -> int:
         return len(self._queues[source])

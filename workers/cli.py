@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import inspect
 import logging
+import re
 import sys
 import time
 import uuid
@@ -22,7 +23,6 @@ from pydantic import ValidationError
 
 from workers.settings import Settings
 
-NOT_IMPLEMENTED = "not implemented yet (issue #3)"
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -54,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(handler=_ingest)
 
     commands.add_parser("processors", help="the stream processors").set_defaults(
-        handler=_not_implemented
+        handler=_processors
     )
     api = commands.add_parser("api", help="the read API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    api.set_defaults(handler=_not_implemented)
+    api.set_defaults(handler=_api)
 
     _add_publish(commands)
     _add_command(commands)
@@ -105,10 +105,11 @@ def _add_keys(commands: Any) -> None:
     scope = create.add_mutually_exclusive_group(required=True)
     scope.add_argument("--tenant")
     scope.add_argument("--ops", action="store_true")
+    create.add_argument("--name", default="", help="a label shown by `keys list`")
     actions.add_parser("list", help="list keys")
     revoke = actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")
-    keys.set_defaults(handler=_not_implemented)
+    keys.set_defaults(handler=_keys)
 
 
 def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
@@ -194,8 +195,65 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
 
 
-def _not_implemented(args: argparse.Namespace, settings: Settings) -> int:
-    return _fail(args.command, NOT_IMPLEMENTED, 2)
+def _processors(args: argparse.Namespace, settings: Settings) -> int:
+    """The faust worker; its app id (= consumer group) is INCIDENTFLOW_PROCESSORS_GROUP."""
+    _require(settings.database_url, "DATABASE_URL")
+    _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    from workers.processors_process import run_processors
+
+    return run_processors(settings, settings.processors_group)
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    _require(settings.database_url, "DATABASE_URL")
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    database_url = _require(settings.database_url, "DATABASE_URL")
+    if args.keys_action == "create" and args.tenant is not None:
+        from domain.contracts import TENANT_PATTERN
+
+        if not re.fullmatch(TENANT_PATTERN, args.tenant) or len(args.tenant) > 100:
+            raise UsageError(f"invalid tenant id: {args.tenant!r}")
+    return asyncio.run(_keys_async(args, database_url))
+
+
+async def _keys_async(args: argparse.Namespace, database_url: str) -> int:
+    from storage.engine import create_async_db_engine
+    from storage.keys import create_key, list_keys, revoke_key
+
+    engine = create_async_db_engine(database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            if args.keys_action == "create":
+                key_id, key = await create_key(conn, tenant_id=args.tenant, name=args.name)
+                scope = "ops" if args.tenant is None else f"tenant {args.tenant}"
+                print(f"created key {key_id} ({scope}); it is shown only once:")
+                print(key)
+                return 0
+            if args.keys_action == "revoke":
+                if not await revoke_key(conn, args.key_id):
+                    raise UsageError(f"no such key: {args.key_id}")
+                print(f"revoked {args.key_id}")
+                return 0
+            _print_keys(await list_keys(conn))
+            return 0
+    finally:
+        await engine.dispose()
+
+
+def _print_keys(keys: Sequence[Any]) -> None:
+    print(f"{'key_id':<14}{'scope':<28}{'name':<20}{'created':<27}revoked")
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+        created = key.created_at.isoformat(timespec="seconds")
+        print(f"{key.key_id:<14}{key.scope:<28}{key.name or '-':<20}{created:<27}{revoked}")
 
 
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:

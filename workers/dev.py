@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.server import RunningApi, start_api
 from storage.engine import create_async_db_engine
 from storage.migrate import upgrade
 from workers.changes import IngestStats
@@ -45,6 +49,10 @@ TENANT_SUMMARY = text(
           FROM incidents) AS ranked
     GROUP BY tenant_id ORDER BY tenant_id
     """
+)
+ANALYTICS = text(
+    "SELECT (SELECT count(*) FROM processor_snapshots WHERE processor = 'rollups'),"
+    " (SELECT count(*) FROM detected_patterns)"
 )
 DEAD_LETTERS = text("SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason")
 SEVERITY_NAMES = ("low", "medium", "high", "critical")
@@ -94,6 +102,8 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     if demo:
         tasks.append(asyncio.create_task(_demo(settings)))
     engine = create_async_db_engine(settings.database_url or "", pool_size=1)
+    processors = await _start_processors(settings)
+    api = await _start_api(settings, engine)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)  # ingest's own handler is replaced: stop both
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -106,12 +116,57 @@ async def _run(settings: Settings, *, demo: bool) -> int:
                 await asyncio.wait_for(stop.wait(), SUMMARY_EVERY_SECONDS)
     finally:
         worker.stop()
+        await api.stop()
+        await _stop_processors(processors)
         for task in tasks[1:]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await engine.dispose()
     print("stopped.")
     return 0
+
+
+async def _start_processors(settings: Settings) -> asyncio.subprocess.Process:
+    """The stream processors run as their own process (faust owns its event loop)."""
+    log_path = Path(tempfile.gettempdir()) / f"incidentflow-processors-{os.getpid()}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+    }
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workers", "processors",
+            env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    print(f"  processors: pid {process.pid} (log: {log_path})")
+    return process
+
+
+async def _stop_processors(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _start_api(settings: Settings, engine: AsyncEngine) -> RunningApi:
+    """Serve the read API on 127.0.0.1 (port 8000 or a free one) with a fresh demo tenant key."""
+    from api.app import create_app
+    from storage.keys import create_key
+    from workers.demo import tenant_ids
+
+    tenant = tenant_ids(1)[0]
+    async with engine.begin() as conn:
+        _, key = await create_key(conn, tenant_id=tenant, name="dev demo")
+    api = await start_api(create_app(settings))
+    print(f"  API:     {api.url}  (OpenAPI: {api.url}/docs)")
+    print(f"  demo key (tenant {tenant}): {key}")
+    print(f"  curl -H 'Authorization: Bearer {key}' '{api.url}/v1/incidents?topic=active'")
+    return api
 
 
 async def _demo(settings: Settings) -> None:
@@ -126,6 +181,7 @@ async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -
     async with engine.connect() as conn:
         tenants = (await conn.execute(TENANT_SUMMARY)).all()
         dead = (await conn.execute(DEAD_LETTERS)).all()
+        analysed, patterns = (await conn.execute(ANALYTICS)).one()
     per_second = rate.update(stats.events, time.monotonic())
     lines = [
         f"[{time.strftime('%H:%M:%S')}] {per_second:,.0f} events/s | applied {stats.events:,} "
@@ -137,6 +193,7 @@ async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -
         f"{row.calls:>9}  {SEVERITY_NAMES[row.worst]}"
         for row in tenants
     ]
+    lines.append(f"  processors: {analysed} incidents analysed, {patterns} patterns detected")
     if dead:
         lines.append("  dead letters: " + ", ".join(f"{reason} {count}" for reason, count in dead))
     print("\n".join(lines) + "\n", file=sys.stdout, flush=True)

@@ -8,17 +8,17 @@ last message taken from the merge, never one only fetched (aggregation.md, "Surv
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from domain.aggregation import PartitionAggregator
-from domain.contracts import Message, Rejection
+from domain.contracts import Message, Rejection, message_time, parse_message
 from domain.incidents import Incident
 from domain.merge import Pending, TimeMerge
-from domain.replay import parse_with_time
+from domain.replay import SOURCE_MODELS
 
 
 class Fetched(NamedTuple):
@@ -79,18 +79,29 @@ class PartitionFeed:
     def buffered(self, source: int) -> int:
         return self._merge.buffered(source)
 
-    def push(self, source: int, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Parse and buffer a fetched record; records already taken (offset behind) are ignored."""
+    def push(self, source: int, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
+        """Parse and buffer fetched records of one source, in offset order.
+
+        Records already taken (offset behind what was fetched) are ignored: a seek back after
+        a reload may hand them out again.
+        """
         expected = self._fetched_next[source]
-        if expected is not None and record.offset < expected:
-            return
-        self._fetched_next[source] = record.offset + 1
-        self._blocked_since[source] = None
-        self.last_received = self._clock()
-        time, parsed = parse_with_time(source, record.value)
-        self._merge.push(
-            Pending(time, source, record.offset, Fetched(parsed, record.key, record.value))
-        )
+        model = SOURCE_MODELS[source]
+        entries = []
+        for record in records:
+            if expected is not None and record.offset < expected:
+                continue
+            expected = record.offset + 1
+            parsed = parse_message(model, record.value)
+            time = None if isinstance(parsed, Rejection) else message_time(parsed)
+            entries.append(
+                Pending(time, source, record.offset, Fetched(parsed, record.key, record.value))
+            )
+        if entries:
+            self._fetched_next[source] = expected
+            self._blocked_since[source] = None
+            self.last_received = self._clock()
+            self._merge.extend(source, entries)
 
     def take(self, limit: int, at_end: Callable[[TopicPartition], bool]) -> list[Pending[Fetched]]:
         """Up to `limit` messages in merge order, stopping where the merge must wait.

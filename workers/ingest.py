@@ -90,8 +90,7 @@ class IngestWorker:
                 for tp, records in fetched.items():
                     feed = self._feeds.get(tp.partition)
                     if feed is not None and tp.topic in self._source:
-                        for record in records:
-                            feed.push(self._source[tp.topic], record)
+                        feed.push(self._source[tp.topic], records)
                 worked = await self._run_batches()
                 self._apply_backpressure()
             await self._commit_offsets()

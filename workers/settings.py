@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     # Ingest worker
     consumer_group: str = "incidentflow-ingest"
+    processors_group: str = "incidentflow-processors"
+    """The stream processors' faust app id, which is also their consumer group."""
     ingest_max_batch: int = Field(default=5000, ge=1)
     max_task_idle_ms: int = Field(default=100, ge=0)
     session_timeout_ms: int = Field(default=6000, ge=1000)

@@ -99,24 +99,28 @@ def test_check_constraints_match_metadata(raw_database_url: str, postgres_url: s
     [
         (
             "INSERT INTO incidents (incident_id, partition, tenant_id, trigger_type, fingerprint,"
-            " category, cause_type, title, severity, lifecycle_state, started_at, opened_at, last_event_at)"
+            " category, cause_type, title, severity, lifecycle_state, started_at, opened_at,"
+            " last_event_at)"
             " VALUES (gen_random_uuid(), 0, 't', 'x', 'f', 'c', 'LLM_RUN', 'T', 'low', 'OPEN',"
             " now(), now(), now())",
             "ck_incidents_lifecycle_state",
         ),
         (
             "INSERT INTO incidents (incident_id, partition, tenant_id, trigger_type, fingerprint,"
-            " category, cause_type, title, severity, lifecycle_state, started_at, opened_at, last_event_at)"
+            " category, cause_type, title, severity, lifecycle_state, started_at, opened_at,"
+            " last_event_at)"
             " VALUES (gen_random_uuid(), 0, 't', 'x', 'f', 'c', 'LLM_RUN', 'T', 'huge', 'ACTIVE',"
             " now(), now(), now())",
             "ck_incidents_severity",
         ),
         (
-            "INSERT INTO api_keys (key_hash, key_id, tenant_id, is_ops) VALUES ('h', 'k', 't', true)",
+            "INSERT INTO api_keys (key_hash, key_id, tenant_id, is_ops)"
+            " VALUES ('h', 'k', 't', true)",
             "ck_api",
         ),
         (
-            "INSERT INTO api_keys (key_hash, key_id, tenant_id, is_ops) VALUES ('h', 'k', NULL, false)",
+            "INSERT INTO api_keys (key_hash, key_id, tenant_id, is_ops)"
+            " VALUES ('h', 'k', NULL, false)",
             "ck_api",
         ),
     ],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import NOT_IMPLEMENTED, build_parser, main
+from workers.cli import build_parser, main
 from workers.schemas import SCHEMA_MODELS
 
 
@@ -142,7 +142,21 @@ def test_a_malformed_setting_is_a_user_error(
     assert "topic_partitions" in one_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("argv", [["processors"], ["api"], ["keys", "list"]])
-def test_unimplemented_commands_say_so(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "variable"),
+    [
+        (["processors"], "DATABASE_URL"),
+        (["api"], "DATABASE_URL"),
+        (["keys", "list"], "DATABASE_URL"),
+    ],
+)
+def test_commands_needing_the_database_name_the_missing_setting(
+    argv: list[str],
+    variable: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("INCIDENTFLOW_DATABASE_URL", raising=False)
     assert main(argv) == 2
-    assert NOT_IMPLEMENTED in one_line(capsys.readouterr().err)
+    assert variable in one_line(capsys.readouterr().err)

@@ -1,0 +1,79 @@
+"""`create_app`: the read API's composition (routers, error handlers, metrics, engine).
+
+No engine exists at import time: `create_app` takes one (tests) or creates it from
+`settings.database_url` in the lifespan, and disposes of what it created.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import health, incidents
+from api.errors import install_error_handlers
+from api.telemetry import MetricsMiddleware, RequestMetrics
+from storage.engine import create_async_db_engine
+from workers.settings import Settings
+
+DESCRIPTION = """Read-only API over incidentflow's incidents and analytics tables.
+
+Auth: `Authorization: Bearer <key>` on every `/v1` path. A tenant key sees its own tenant; an ops
+key names it with `?tenant_id=`. Every response carries `as_of`: the event time up to which the
+tables are complete; windows are measured back from it.
+"""
+
+
+def _analytics_router() -> APIRouter | None:
+    """`api.analytics.router` when that module exists (it is written separately)."""
+    try:
+        module = importlib.import_module("api.analytics")
+    except ModuleNotFoundError as error:
+        if error.name != "api.analytics":
+            raise
+        return None
+    router: APIRouter = module.router
+    return router
+
+
+def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
+    """The FastAPI app; `engine` if given (the caller disposes of it), else one from settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            app.state.engine = engine
+            yield
+            return
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        owned = create_async_db_engine(settings.database_url, pool_size=10, max_overflow=10)
+        app.state.engine = owned
+        try:
+            yield
+        finally:
+            await owned.dispose()
+
+    app = FastAPI(
+        title="incidentflow",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,  # a JSON 404, not a redirect without a body
+    )
+    app.state.settings = settings
+    if engine is not None:
+        app.state.engine = engine
+    install_error_handlers(app)
+    metrics = RequestMetrics()
+    app.state.request_metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    analytics = _analytics_router()
+    if analytics is not None:
+        app.include_router(analytics)
+    app.include_router(incidents.router)
+    return app

@@ -1,0 +1,56 @@
+"""Authentication and tenant scoping of every data endpoint.
+
+`Authorization: Bearer <key>` is required. A tenant key sees its own tenant only: a `tenant_id`
+query parameter naming another tenant answers 404 (existence is not revealed). An ops key must
+name the tenant with `?tenant_id=` (422 `invalid_parameter`, field `tenant_id`, if missing).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.deps import connection
+from api.errors import invalid_parameter, not_found, unauthorized
+from domain.contracts import TENANT_PATTERN
+from storage.keys import find_key
+
+bearer = HTTPBearer(auto_error=False, description="An incidentflow API key: `ifk_<id>_<secret>`.")
+
+TenantParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        pattern=TENANT_PATTERN,
+        description="The tenant to read; required with an ops key, optional with a tenant key.",
+        examples=["acme"],
+    ),
+]
+
+
+async def tenant_scope(
+    conn: Annotated[AsyncConnection, Depends(connection)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    tenant_id: TenantParam = None,
+) -> str:
+    """The tenant this request reads. Raises ApiError 401, 404 or 422 as described above."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized()
+    scope = await find_key(conn, credentials.credentials)
+    if scope is None:
+        raise unauthorized()
+    if scope.tenant_id is not None:
+        if tenant_id is not None and tenant_id != scope.tenant_id:
+            raise not_found("no such tenant")
+        return scope.tenant_id
+    if tenant_id is None:
+        raise invalid_parameter("tenant_id", "tenant_id is required with an ops key")
+    return tenant_id
+
+
+Tenant = Annotated[str, Depends(tenant_scope)]
+"""Use as a parameter type: `tenant: Tenant`."""

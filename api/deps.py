@@ -1,0 +1,35 @@
+"""FastAPI dependencies shared by every router: the database connection and `as_of`.
+
+`as_of` is the event time up to which the tables are complete: the minimum non-null watermark
+over `ingest_partitions` (now() when no partition has one yet). Every window and retention of the
+API is measured back from it, never from the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from fastapi import Request
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.schema import ingest_partitions
+
+
+def engine_of(request: Request) -> AsyncEngine:
+    """The engine `create_app` put in `app.state.engine`."""
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """An AsyncConnection for one request (read-only use; nothing is committed)."""
+    async with engine_of(request).connect() as conn:
+        yield conn
+
+
+async def as_of(conn: AsyncConnection) -> datetime:
+    """The minimum non-null ingest watermark, or the current time if there is none."""
+    watermark = (await conn.execute(select(func.min(ingest_partitions.c.watermark)))).scalar()
+    return watermark if watermark is not None else datetime.now(UTC)

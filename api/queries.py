@@ -1,0 +1,288 @@
+"""SQLAlchemy Core selects behind the incident endpoints; they return rows as mappings.
+
+Every query is scoped by `tenant_id`. Reads of the event tables are limited to one incident's own
+events (by `incident_id`) and to one run (`ix_*_tenant_run`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import BIGINT
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.models import IncidentSummary
+from api.params import SEVERITY_RANK, SortField, SortOrder, Topic
+from domain.metrics import SlaTargets
+from storage.schema import incident_timeline, incidents, llm_call_failures, policy_violations
+
+Row = Mapping[Any, Any]
+OPEN_STATES = ("ACTIVE", "ACKED")
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilters:
+    """What `/v1/incidents` selects; None means "no condition"."""
+
+    topic: Topic | None = None
+    retention_days: int = 30
+    severity: str | None = None
+    category: str | None = None
+    cause_type: str | None = None
+    trigger_type: str | None = None
+    is_synthetic: bool | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    resolved_after: datetime | None = None
+    resolved_before: datetime | None = None
+
+
+def severity_rank() -> ColumnElement[int]:
+    """The severity as its rank (low 0 ... critical 3)."""
+    return case(SEVERITY_RANK, value=incidents.c.severity, else_=-1)
+
+
+def _topic_conditions(filters: IncidentFilters, as_of: datetime) -> list[ColumnElement[bool]]:
+    c = incidents.c
+    if filters.topic is Topic.ACTIVE:
+        return [c.lifecycle_state.in_(OPEN_STATES)]
+    if filters.topic is Topic.RESOLVED:
+        return [c.lifecycle_state == "RESOLVED"]
+    if filters.topic is Topic.HISTORICAL:
+        cutoff = as_of - timedelta(days=filters.retention_days)
+        return [c.lifecycle_state == "RESOLVED", c.resolved_at < cutoff]
+    return []
+
+
+def incident_conditions(
+    tenant_id: str, filters: IncidentFilters, as_of: datetime
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a list query."""
+    c = incidents.c
+    conditions = [c.tenant_id == tenant_id, *_topic_conditions(filters, as_of)]
+    equal = {
+        c.severity: filters.severity,
+        c.category: filters.category,
+        c.cause_type: filters.cause_type,
+        c.trigger_type: filters.trigger_type,
+        c.is_synthetic: filters.is_synthetic,
+    }
+    conditions += [column == value for column, value in equal.items() if value is not None]
+    bounds = [
+        (c.started_at >= filters.started_after) if filters.started_after else None,
+        (c.started_at <= filters.started_before) if filters.started_before else None,
+        (c.resolved_at >= filters.resolved_after) if filters.resolved_after else None,
+        (c.resolved_at <= filters.resolved_before) if filters.resolved_before else None,
+    ]
+    return conditions + [bound for bound in bounds if bound is not None]
+
+
+def sort_keys(sort: SortField, order: SortOrder) -> list[Any]:
+    """ORDER BY for `sort`: nulls last either way, ties broken by incident_id (stable pages)."""
+    column: Any = severity_rank() if sort is SortField.SEVERITY else incidents.c[sort.value]
+    direction = column.asc() if order is SortOrder.ASC else column.desc()
+    tie = (
+        incidents.c.incident_id.asc() if order is SortOrder.ASC else incidents.c.incident_id.desc()
+    )
+    return [direction.nulls_last(), tie]
+
+
+SUMMARY_COLUMNS = [incidents.c[name] for name in IncidentSummary.model_fields]
+
+
+async def list_incidents(
+    conn: AsyncConnection,
+    conditions: Sequence[ColumnElement[bool]],
+    order_by: Sequence[Any],
+    limit: int,
+    offset: int,
+) -> tuple[list[Row], int]:
+    """One page of incident summaries and the total matching `conditions`."""
+    page = select(*SUMMARY_COLUMNS).where(*conditions).order_by(*order_by)
+    rows = (await conn.execute(page.limit(limit).offset(offset))).mappings().all()
+    total = await _count(conn, conditions, len(rows), offset, limit)
+    return list(rows), total
+
+
+async def _count(
+    conn: AsyncConnection,
+    conditions: Sequence[ColumnElement[bool]],
+    returned: int,
+    offset: int,
+    limit: int,
+) -> int:
+    """The total; known without a COUNT when this page is the last one and not empty."""
+    if 0 < returned < limit:
+        return offset + returned
+    count = select(func.count()).select_from(incidents).where(*conditions)
+    return int((await conn.execute(count)).scalar_one())
+
+
+async def get_incident(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> Row | None:
+    """Every column of the tenant's incident, or None (also for another tenant's incident)."""
+    query = select(incidents).where(
+        incidents.c.incident_id == incident_id, incidents.c.tenant_id == tenant_id
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+async def incident_exists(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> bool:
+    query = select(literal(1)).where(
+        incidents.c.incident_id == incident_id, incidents.c.tenant_id == tenant_id
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def timeline(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> list[Row]:
+    t = incident_timeline.c
+    query = (
+        select(t.kind, t.at, t.data)
+        .where(t.incident_id == incident_id, t.tenant_id == tenant_id)
+        .order_by(t.at, t.id)
+    )
+    return list((await conn.execute(query)).mappings().all())
+
+
+EVENT_TABLES = {"llm_call_failure": llm_call_failures, "policy_violation": policy_violations}
+
+
+def _event_keys(tenant_id: str, incident_id: uuid.UUID) -> Any:
+    return union_all(
+        *(
+            select(literal(kind).label("type"), t.c.event_id, t.c.occurred_at).where(
+                t.c.incident_id == incident_id, t.c.tenant_id == tenant_id
+            )
+            for kind, t in EVENT_TABLES.items()
+        )
+    ).subquery("event_keys")
+
+
+async def incident_events(
+    conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the incident's events, by occurred_at then event_id, and their total."""
+    keys = _event_keys(tenant_id, incident_id)
+    page = (
+        await conn.execute(
+            select(keys.c.type, keys.c.event_id)
+            .order_by(keys.c.occurred_at, keys.c.event_id, keys.c.type)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    total = int((await conn.execute(select(func.count()).select_from(keys))).scalar_one())
+    loaded: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, table in EVENT_TABLES.items():
+        ids = [event_id for type_, event_id in page if type_ == kind]
+        if ids:
+            rows = await conn.execute(select(table).where(table.c.event_id.in_(ids)))
+            loaded |= {(kind, row.event_id): {**row._mapping, "type": kind} for row in rows}
+    return [loaded[(type_, event_id)] for type_, event_id in page], total
+
+
+def _run_incident_ids(tenant_id: str, run_id: str) -> Any:
+    return union(
+        *(
+            select(t.c.incident_id).where(
+                t.c.tenant_id == tenant_id, t.c.run_id == run_id, t.c.incident_id.is_not(None)
+            )
+            for t in EVENT_TABLES.values()
+        )
+    ).subquery("run_incidents")
+
+
+async def incidents_for_run(
+    conn: AsyncConnection, tenant_id: str, run_id: str, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """Incidents with an event of the run (newest first), and their total."""
+    ids = _run_incident_ids(tenant_id, run_id)
+    conditions = [incidents.c.tenant_id == tenant_id, incidents.c.incident_id.in_(select(ids))]
+    order = [incidents.c.started_at.desc(), incidents.c.incident_id.desc()]
+    return await list_incidents(conn, conditions, order, limit, offset)
+
+
+async def count_events(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> int:
+    keys = _event_keys(tenant_id, incident_id)
+    return int((await conn.execute(select(func.count()).select_from(keys))).scalar_one())
+
+
+async def similar_resolved(
+    conn: AsyncConnection, tenant_id: str, category: str, incident_id: uuid.UUID, limit: int = 5
+) -> list[Row]:
+    """Resolved incidents of the category other than `incident_id`, latest resolution first."""
+    c = incidents.c
+    query = (
+        select(incidents)
+        .where(
+            c.tenant_id == tenant_id,
+            c.category == category,
+            c.incident_id != incident_id,
+            c.lifecycle_state == "RESOLVED",
+        )
+        .order_by(c.resolved_at.desc().nulls_last(), c.incident_id)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).mappings().all())
+
+
+def _ms(interval: ColumnElement[Any]) -> ColumnElement[Any]:
+    return extract("epoch", interval) * 1000
+
+
+def _as_ms(value: ColumnElement[Any]) -> ColumnElement[int]:
+    return cast(func.round(value), BIGINT)
+
+
+def _sla_target(targets: SlaTargets) -> ColumnElement[timedelta]:
+    by_severity = {name: targets.for_severity(name) for name in SEVERITY_RANK}
+    return case(by_severity, value=incidents.c.severity)
+
+
+async def incident_metrics(
+    conn: AsyncConnection, tenant_id: str, start: datetime, as_of: datetime, targets: SlaTargets
+) -> Row:
+    """Counts, average and median times (ms) and SLA of incidents started in [start, as_of]."""
+    c = incidents.c
+    containment = _ms(func.coalesce(c.acked_at, c.resolved_at) - c.started_at)
+    resolution = _ms(c.resolved_at - c.started_at)
+    deadline = c.started_at + _sla_target(targets)
+    met = and_(c.resolved_at.is_not(None), c.resolved_at <= deadline)
+    breached = or_(
+        and_(c.resolved_at.is_not(None), c.resolved_at > deadline),
+        and_(c.resolved_at.is_(None), deadline < as_of),
+    )
+    query = select(
+        func.count().label("total_count"),
+        func.count().filter(c.lifecycle_state.in_(OPEN_STATES)).label("active_count"),
+        func.count().filter(c.lifecycle_state == "ACKED").label("acked_count"),
+        func.count().filter(c.lifecycle_state == "RESOLVED").label("resolved_count"),
+        *(func.count().filter(c.severity == name).label(f"{name}_count") for name in SEVERITY_RANK),
+        _as_ms(func.avg(containment)).label("avg_time_to_containment_ms"),
+        _as_ms(func.percentile_cont(0.5).within_group(containment)).label(
+            "median_time_to_containment_ms"
+        ),
+        _as_ms(func.avg(resolution)).label("avg_time_to_resolution_ms"),
+        _as_ms(func.percentile_cont(0.5).within_group(resolution)).label(
+            "median_time_to_resolution_ms"
+        ),
+        func.count().filter(met).label("sla_met_count"),
+        func.count().filter(breached).label("sla_breached_count"),
+    ).where(c.tenant_id == tenant_id, c.started_at >= start, c.started_at <= as_of)
+    return (await conn.execute(query)).mappings().one()

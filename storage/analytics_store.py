@@ -1,0 +1,340 @@
+"""The stream processors' tables: a batch of incident snapshots applied in one transaction.
+
+`AnalyticsStore.apply` takes the decoded change messages of a batch and, in one transaction:
+
+1. locks the batch's incidents (transaction-scoped advisory locks, in id order), so that two
+   workers applying the same incident during a rebalance serialise instead of double counting;
+2. per processor (`domain.analytics.PROCESSORS`) loads its stored snapshots of those incidents and
+   keeps per incident the highest version in the batch that is newer than the stored one;
+3. adds the counter differences (`new - old`) with `INSERT ... ON CONFLICT DO UPDATE SET c = c +
+   excluded.c`, deletes counter rows that no incident falls in any more, replaces the incidents'
+   membership rows, and saves the new snapshots;
+4. refreshes `detected_patterns` of the tenants whose pattern members changed;
+5. records undecodable messages in `dead_letters`.
+
+Nothing is written if anything fails, so the caller acks the messages only after `apply` returns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain import analytics
+from domain.analytics import Contribution, Counters, Member, PatternMember, RowKey, Snapshot
+from domain.metrics import SlaTargets
+from domain.patterns import DEFAULT_WINDOW_HOURS, detect_patterns
+from storage import schema
+from storage.ingest_store import DeadLetterRow
+
+COUNTER_TABLES: dict[str, Table] = {
+    analytics.ROLLUPS: schema.incident_rollups_hourly,
+    analytics.RECURRENCE: schema.recurrence_daily,
+    analytics.COSTS: schema.cost_daily,
+}
+MEMBER_TABLES: dict[str, Table] = {
+    analytics.RECURRENCE: schema.recurrence_fingerprints,
+    analytics.PATTERNS: schema.pattern_members,
+}
+OCCUPANCY_COLUMNS = {
+    schema.incident_rollups_hourly.name: "started",
+    schema.recurrence_daily.name: "incidents",
+    schema.cost_daily.name: "incidents",
+}
+"""Per counter table, the counter that is zero exactly when no incident falls in the row."""
+DETECTED_PATTERNS_LIMIT = 50
+"""Patterns kept per type and tenant: the API's largest `limit`."""
+
+
+@dataclass(slots=True)
+class AppliedBatch:
+    """What `apply` did: per processor, how many snapshots it applied and how many it skipped."""
+
+    applied: dict[str, int] = field(default_factory=dict)
+    stale: dict[str, int] = field(default_factory=dict)
+    tenants_detected: int = 0
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The writes of one transaction, gathered before any is sent."""
+
+    counters: dict[str, dict[RowKey, Counters]] = field(default_factory=dict)
+    removed_members: dict[str, set[Member]] = field(default_factory=dict)
+    added_members: dict[str, set[Member]] = field(default_factory=dict)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    detection_ends: dict[str, datetime] = field(default_factory=dict)
+
+
+class AnalyticsStore:
+    """The processors' view of PostgreSQL."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sla: SlaTargets,
+        processors: Sequence[str] = analytics.PROCESSORS,
+    ) -> None:
+        self._engine = engine
+        self._sla = sla
+        self._processors = tuple(processors)
+
+    async def apply(
+        self, snapshots: Sequence[Snapshot], dead_letters: Sequence[DeadLetterRow] = ()
+    ) -> AppliedBatch:
+        """Apply checked snapshots (any order, duplicates allowed) in one transaction."""
+        result = AppliedBatch()
+        ids = sorted({uuid.UUID(snapshot["incident_id"]) for snapshot in snapshots})
+        async with self._engine.begin() as conn:
+            if ids:
+                await _lock(conn, ids)
+                stored = await _stored_snapshots(conn, self._processors, ids)
+                plan = self._plan(snapshots, stored, result)
+                await _write(conn, plan)
+                result.tenants_detected = await _refresh_patterns(conn, plan.detection_ends)
+            if dead_letters:
+                await _save_dead_letters(conn, dead_letters)
+        return result
+
+    def _plan(
+        self,
+        snapshots: Sequence[Snapshot],
+        stored: Mapping[tuple[str, str], Snapshot],
+        result: AppliedBatch,
+    ) -> _Plan:
+        plan = _Plan()
+        for processor in self._processors:
+            versions = {
+                incident_id: int(old["version"])
+                for (name, incident_id), old in stored.items()
+                if name == processor
+            }
+            newer = analytics.newer_snapshots(snapshots, versions)
+            result.applied[processor] = len(newer)
+            result.stale[processor] = len(snapshots) - len(newer)
+            totals: dict[RowKey, Counters] = {}
+            removed, added = set(), set()
+            for incident_id, snapshot in newer.items():
+                old_snapshot = stored.get((processor, incident_id))
+                old = self._contribution(processor, old_snapshot)
+                new = analytics.contribution(processor, snapshot, self._sla)
+                analytics.add_counters(totals, new.counters)
+                analytics.add_counters(totals, old.counters if old else {}, -1)
+                removed |= set(old.members if old else ()) - set(new.members)
+                added |= set(new.members) - set(old.members if old else ())
+                plan.snapshots.append(_snapshot_row(processor, snapshot))
+                if processor == analytics.PATTERNS:
+                    _extend_detection(plan.detection_ends, snapshot)
+            plan.counters[processor] = analytics.drop_zero_rows(totals)
+            plan.removed_members[processor] = removed
+            plan.added_members[processor] = added
+        return plan
+
+    def _contribution(self, processor: str, snapshot: Snapshot | None) -> Contribution | None:
+        if snapshot is None:
+            return None
+        return analytics.contribution(processor, snapshot, self._sla)
+
+
+def _lock_key(incident_id: uuid.UUID) -> int:
+    return int.from_bytes(incident_id.bytes[:8], "big", signed=True)
+
+
+async def _lock(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> None:
+    keys = sorted({_lock_key(incident_id) for incident_id in ids})
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": keys},
+    )
+
+
+async def _stored_snapshots(
+    conn: AsyncConnection, processors: Sequence[str], ids: Sequence[uuid.UUID]
+) -> dict[tuple[str, str], Snapshot]:
+    table = schema.processor_snapshots
+    rows = await conn.execute(
+        select(table.c.processor, table.c.incident_id, table.c.snapshot).where(
+            table.c.processor.in_(processors), table.c.incident_id.in_(ids)
+        )
+    )
+    return {(row.processor, str(row.incident_id)): row.snapshot for row in rows}
+
+
+def _snapshot_row(processor: str, snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "processor": processor,
+        "incident_id": uuid.UUID(snapshot["incident_id"]),
+        "version": snapshot["version"],
+        "snapshot": dict(snapshot),
+    }
+
+
+def _extend_detection(ends: dict[str, datetime], snapshot: Snapshot) -> None:
+    tenant = snapshot["tenant_id"]
+    at = datetime.fromisoformat(snapshot["last_event_at"])
+    if tenant not in ends or at > ends[tenant]:
+        ends[tenant] = at
+
+
+async def _write(conn: AsyncConnection, plan: _Plan) -> None:
+    for processor, table in COUNTER_TABLES.items():
+        await _add_counters(conn, table, plan.counters.get(processor, {}))
+    for processor, table in MEMBER_TABLES.items():
+        await _delete_members(conn, table, plan.removed_members.get(processor, set()))
+        await _upsert_members(conn, table, plan.added_members.get(processor, set()))
+    await _save_snapshots(conn, plan.snapshots)
+
+
+async def _add_counters(
+    conn: AsyncConnection, table: Table, deltas: Mapping[RowKey, Counters]
+) -> None:
+    """Add the deltas to their rows (created at zero); then delete the rows left empty."""
+    if not deltas:
+        return
+    counter_names = [column.name for column in table.columns if not column.primary_key]
+    rows = [
+        {**key._asdict(), **{name: delta.get(name, 0) for name in counter_names}}
+        for key, delta in sorted(deltas.items())
+    ]
+    statement = insert(table)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[column.name for column in table.primary_key.columns],
+            set_={name: table.c[name] + statement.excluded[name] for name in counter_names},
+        ),
+        rows,
+    )
+    occupancy = OCCUPANCY_COLUMNS[table.name]
+    emptied = [
+        _key_tuple(table, key._asdict())
+        for key, delta in deltas.items()
+        if delta.get(occupancy, 0) < 0
+    ]
+    if emptied:
+        await conn.execute(delete(table).where(_key_in(table, emptied), table.c[occupancy] == 0))
+
+
+def _key_tuple(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The primary key of `row` (a mapping of column names), in the table's key order."""
+    return tuple(row[column.name] for column in table.primary_key.columns)
+
+
+def _key_in(table: Table, keys: Sequence[tuple[Any, ...]]) -> Any:
+    """`(primary key columns) IN (keys)`."""
+    return tuple_(*table.primary_key.columns).in_(sorted(keys))
+
+
+async def _delete_members(conn: AsyncConnection, table: Table, members: set[Member]) -> None:
+    if not members:
+        return
+    keys = [_key_tuple(table, member._asdict()) for member in members]
+    await conn.execute(delete(table).where(_key_in(table, keys)))
+
+
+async def _upsert_members(conn: AsyncConnection, table: Table, members: set[Member]) -> None:
+    if not members:
+        return
+    key_names = [column.name for column in table.primary_key.columns]
+    rows = sorted((member._asdict() for member in members), key=lambda row: _key_tuple(table, row))
+    statement = insert(table)
+    updated = {name: statement.excluded[name] for name in rows[0] if name not in key_names}
+    if updated:
+        upsert = statement.on_conflict_do_update(index_elements=key_names, set_=updated)
+    else:
+        upsert = statement.on_conflict_do_nothing(index_elements=key_names)
+    await conn.execute(upsert, rows)
+
+
+async def _save_snapshots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = schema.processor_snapshots
+    statement = insert(table)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["processor", "incident_id"],
+            set_={
+                "version": statement.excluded.version,
+                "snapshot": statement.excluded.snapshot,
+                "updated_at": func.now(),
+            },
+        ),
+        rows,
+    )
+
+
+async def _refresh_patterns(conn: AsyncConnection, ends: Mapping[str, datetime]) -> int:
+    """Replace each tenant's `detected_patterns` with a detection over the default window.
+
+    The window ends at the newest `last_event_at` among the tenant's snapshots of the batch, or
+    at the tenant's previous detection if that is later: a late change of an old incident
+    refreshes the current window instead of moving detection back in time.
+    """
+    table, members = schema.detected_patterns, schema.pattern_members
+    window = timedelta(hours=DEFAULT_WINDOW_HOURS)
+    for tenant in sorted(ends):
+        previous = await conn.scalar(
+            select(func.max(table.c.detected_at)).where(table.c.tenant_id == tenant)
+        )
+        end = max(ends[tenant], previous) if previous is not None else ends[tenant]
+        rows = await conn.execute(
+            select(
+                members.c.tenant_id,
+                members.c.pattern_type,
+                members.c.dimension,
+                members.c.incident_id,
+                members.c.started_at,
+            ).where(
+                and_(
+                    members.c.tenant_id == tenant,
+                    members.c.started_at >= end - window,
+                    members.c.started_at <= end,
+                )
+            )
+        )
+        found = [PatternMember(*row) for row in rows]
+        patterns = detect_patterns(found, end - window, end, DETECTED_PATTERNS_LIMIT)
+        await conn.execute(delete(table).where(table.c.tenant_id == tenant))
+        if patterns:
+            await conn.execute(
+                insert(table),
+                [
+                    {
+                        "tenant_id": tenant,
+                        "pattern_type": pattern.pattern_type,
+                        "dimension": pattern.dimension,
+                        "count": pattern.count,
+                        "incident_ids": [uuid.UUID(i) for i in pattern.incident_ids],
+                        "confidence": pattern.confidence,
+                        "window_hours": DEFAULT_WINDOW_HOURS,
+                        "detected_at": end,
+                    }
+                    for pattern in patterns
+                ],
+            )
+    return len(ends)
+
+
+async def _save_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterRow]) -> None:
+    await conn.execute(
+        insert(schema.dead_letters).on_conflict_do_nothing(constraint="uq_dead_letters_source"),
+        [
+            {
+                "source_topic": row.source_topic,
+                "source_partition": row.source_partition,
+                "source_offset": row.source_offset,
+                "message_key": row.message_key,
+                "reason": row.reason,
+                "detail": row.detail,
+                "payload": (row.payload or b"")[: schema.MAX_DEAD_LETTER_PAYLOAD],
+            }
+            for row in rows
+        ],
+    )

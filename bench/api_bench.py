@@ -1,0 +1,273 @@
+"""Read API benchmark: p50/p99 latency and requests/s on 1,000,000 incidents under load.
+
+Loads N incidents (default 1,000,000) over many tenants and 60 days straight into PostgreSQL,
+with the processors' tables computed from the same snapshots by the processors' own pure
+contributions (`domain.analytics`), serves the API with uvicorn in a subprocess, and drives
+each endpoint with concurrent clients. `/healthz` (no database) is measured in the same run as
+the baseline; ratios are against its p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+
+from domain.analytics import PROCESSORS, add_counters, contribution
+from domain.incidents import Incident, LifecycleState, add_to_breakdown
+from domain.metrics import SlaTargets
+from storage import schema
+from storage.keys import hash_key, new_key
+from storage.migrate import upgrade
+from storage.rows import incident_row
+from workers.infra import infra_mode_from_env, provide_postgres
+
+CATEGORIES = (
+    ("llm_failure", "LLM_TIMEOUT"), ("llm_failure", "LLM_ERROR"),
+    ("llm_failure", "PROVIDER_OUTAGE"), ("rate_limit", "RATE_LIMIT"),
+    ("budget_breach", "BUDGET_EXCEEDED"), ("content_policy", "CONTENT_POLICY"),
+    ("policy_violation", "POLICY_PII"),
+)  # fmt: skip
+SEVERITIES = ("low", "medium", "high", "critical")
+MODELS = ("openai/gpt-4o", "anthropic/claude-sonnet", "google/gemini-pro", "mistral/large")
+END = datetime(2026, 11, 1, tzinfo=UTC)
+SPAN = timedelta(days=60)
+
+
+def incidents(count: int, tenants: int, seed: int = 3) -> Iterator[Incident]:
+    rng = random.Random(seed)
+    for index in range(count):
+        tenant = f"tenant-{index % tenants:04d}"
+        trigger, category = rng.choice(CATEGORIES)
+        started = END - SPAN + timedelta(seconds=rng.randrange(int(SPAN.total_seconds())))
+        last = started + timedelta(seconds=rng.randrange(1, 7200))
+        state = rng.choices(list(LifecycleState), weights=(1, 1, 8))[0]
+        calls = rng.randrange(1, 400)
+        cost = Decimal(rng.randrange(1, 10**6)) / Decimal(10**4)
+        fingerprint = f"{rng.choice(MODELS)}/{category.lower()}"
+        incident = Incident(
+            incident_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            tenant_id=tenant,
+            trigger_type=trigger,
+            fingerprint=fingerprint,
+            fingerprints=[fingerprint],
+            category=category,
+            cause_type="LLM_RUN",
+            title=f"LLM call failures: {fingerprint}",
+            severity=rng.choice(SEVERITIES),
+            started_at=started,
+            last_event_at=last,
+            is_synthetic=False,
+            lifecycle_state=state,
+            calls_affected=calls,
+            cost_usd=cost,
+            run_ids=[f"run-{rng.randrange(20000)}" for _ in range(rng.randrange(1, 3))],
+            version=calls,
+        )
+        if state is not LifecycleState.ACTIVE:
+            incident.acked_at = started + timedelta(seconds=rng.randrange(60, 3600))
+            incident.acked_by = "oncall"
+        if state is LifecycleState.RESOLVED:
+            incident.resolved_at = last + timedelta(seconds=900)
+            incident.resolved_by = "system"
+            incident.resolution_method = rng.choice(("auto", "auto", "manual", "rollback"))
+        add_to_breakdown(incident.breakdown, "model", fingerprint.rsplit("/", 1)[0], cost)
+        add_to_breakdown(incident.breakdown, "agent", f"agent-{rng.randrange(30)}", cost)
+        yield incident
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _adapt(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def load(database_url: str, count: int, tenants: int) -> dict[str, list[str]]:
+    """Load the incidents and the processors' tables; returns some incident ids per tenant."""
+    started = time.perf_counter()
+    counters: dict[str, dict[Any, Any]] = {processor: {} for processor in PROCESSORS}
+    members: dict[str, list[Any]] = defaultdict(list)
+    sample: dict[str, list[str]] = defaultdict(list)
+    columns = [column.name for column in schema.incidents.columns if column.name != "updated_at"]
+    sla = SlaTargets()
+
+    def rows() -> Iterator[list[Any]]:
+        for number, incident in enumerate(incidents(count, tenants)):
+            row = incident_row(incident, partition=number % 8)
+            yield [_adapt(row[name]) for name in columns]
+            snapshot = incident.snapshot()
+            for processor in PROCESSORS:
+                part = contribution(processor, snapshot, sla)
+                add_counters(counters[processor], part.counters)
+                members[processor].extend(part.members)
+            if len(sample[incident.tenant_id]) < 50:
+                sample[incident.tenant_id].append(str(incident.incident_id))
+            if number and number % 200_000 == 0:
+                print(f"  {number:,} incidents ...", flush=True)
+
+    with psycopg.connect(database_url) as conn:
+        _copy(conn, "incidents", columns, rows())
+        for processor, table in (("rollups", schema.incident_rollups_hourly),
+                                 ("recurrence", schema.recurrence_daily),
+                                 ("costs", schema.cost_daily)):  # fmt: skip
+            names = [column.name for column in table.columns]
+            _copy(conn, table.name, names, (
+                [{**key._asdict(), **values}.get(name, 0) for name in names]
+                for key, values in counters[processor].items()
+            ))  # fmt: skip
+        for member_table in (schema.recurrence_fingerprints, schema.pattern_members):
+            names = [column.name for column in member_table.columns]
+            processor = (
+                "recurrence" if member_table is schema.recurrence_fingerprints else "patterns"
+            )
+            _copy(conn, member_table.name, names, (
+                [member._asdict()[name] for name in names]
+                for member in members[processor]
+                if set(names) <= set(member._fields)
+            ))  # fmt: skip
+        conn.execute(
+            "INSERT INTO ingest_partitions (partition, watermark) "
+            "SELECT p, %s FROM generate_series(0, 7) AS p",
+            (END,),
+        )
+        conn.execute("ANALYZE")
+    print(
+        f"loaded {count:,} incidents over {tenants} tenants in {time.perf_counter() - started:.0f}s"
+    )
+    return sample
+
+
+def create_keys(database_url: str, tenants: list[str]) -> dict[str, str]:
+    keys = {}
+    with psycopg.connect(database_url) as conn:
+        for tenant in tenants:
+            key_id, key = new_key()
+            conn.execute(
+                "INSERT INTO api_keys (key_hash, key_id, tenant_id, is_ops, name)"
+                " VALUES (%s, %s, %s, false, 'bench')",
+                (hash_key(key), key_id, tenant),
+            )
+            keys[tenant] = key
+    return keys
+
+
+async def drive(
+    base: str, paths: list[tuple[str, str]], keys: dict[str, str], concurrency: int
+) -> tuple[list[float], float]:
+    """Send every (tenant, path) request with `concurrency` clients; latencies and duration."""
+    queue = list(reversed(paths))
+    latencies: list[float] = []
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            while queue:
+                tenant, path = queue.pop()
+                sent = time.perf_counter()
+                response = await http.get(path, headers={"Authorization": f"Bearer {keys[tenant]}"})
+                latencies.append(time.perf_counter() - sent)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started
+
+
+def scenarios(sample: dict[str, list[str]], requests: int) -> dict[str, list[tuple[str, str]]]:
+    rng = random.Random(5)
+    tenants = sorted(sample)
+
+    def many(make: Any) -> list[tuple[str, str]]:
+        return [make(rng.choice(tenants)) for _ in range(requests)]
+
+    sorts = ("started_at", "calls_affected", "severity", "cost_usd")
+    return {
+        "healthz (baseline)": many(lambda t: (t, "/healthz")),
+        "list": many(lambda t: (t, f"/v1/incidents?topic={rng.choice(('active', 'resolved'))}"
+                                   f"&sort={rng.choice(sorts)}&limit=20")),
+        "detail": many(lambda t: (t, f"/v1/incidents/{rng.choice(sample[t])}")),
+        "metrics": many(lambda t: (t, "/v1/incidents/metrics?window_days=30")),
+        "trend": many(lambda t: (t, "/v1/incidents/historical/trend"
+                                    "?window_days=90&granularity=week")),
+        "patterns": many(lambda t: (t, "/v1/incidents/patterns?window_hours=24")),
+    }  # fmt: skip
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def measure(base: str, sample: dict[str, list[str]], keys: dict[str, str], args: Any) -> None:
+    plans = scenarios(sample, args.requests)
+    await drive(base, plans["list"][:50], keys, args.concurrency)  # warm the pools and caches
+    baseline_p50 = None
+    print(f"\n{'endpoint':<20}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p50/baseline':>14}")
+    for name, paths in plans.items():
+        latencies, duration = await drive(base, paths, keys, args.concurrency)
+        p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+        baseline_p50 = baseline_p50 or p50
+        print(f"{name:<20}{p50:>9.1f}{p99:>9.1f}{len(paths) / duration:>9.0f}"
+              f"{p50 / baseline_p50:>14.1f}")  # fmt: skip
+    print(f"(concurrency {args.concurrency}; mean over all: "
+          f"{statistics.mean(latencies) * 1000:.1f} ms for the last endpoint)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--tenants", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=400, help="per endpoint")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--port", type=int, default=18080)
+    args = parser.parse_args()
+    with provide_postgres(infra_mode_from_env()) as database_url:
+        upgrade(database_url)
+        sample = load(database_url, args.incidents, args.tenants)
+        keys = create_keys(database_url, sorted(sample))
+        env = {**os.environ, "DATABASE_URL": database_url}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "workers", "api", "--port", str(args.port)], env=env
+        )
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the API did not become ready")
+                time.sleep(0.2)  # polling a starting server, not test synchronisation
+            asyncio.run(measure(base, sample, keys, args))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import random
 import subprocess
 import sys
@@ -133,6 +134,8 @@ async def worker_rate(settings: Settings, expected: int, workers: int) -> float:
     finally:
         for process in processes:
             process.wait(timeout=60)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"  worker CPU: {usage.ru_utime + usage.ru_stime:.1f}s", flush=True)
 
 
 async def bench(database_url: str, bootstrap: str, count: int, tenants: int, workers: int) -> None:

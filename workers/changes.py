@@ -21,6 +21,19 @@ class IngestStats:
         self.batches = 0
         self.incident_changes = 0
         self.first_batch_at: float | None = None
+        self.seconds: dict[str, float] = {}
+        """Time spent per step: lookup (dedupe reads), apply, save, publish, wait (for the
+        batch in flight while the next one is ready)."""
+
+    def spent(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+    def __str__(self) -> str:
+        steps = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
+        return (
+            f"{self.events:,} events, {self.commands:,} commands, {self.dead_letters:,} dead "
+            f"letters in {self.batches:,} batches ({steps})"
+        )
 
     def record(self, batch: BatchEffects, messages: int) -> None:
         if self.first_batch_at is None:

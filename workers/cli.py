@@ -192,6 +192,12 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
     from workers.ingest_process import run_ingest
 
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _quiet_kafka_logs()
     return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
 
 
@@ -265,8 +271,9 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _quiet_kafka_logs() -> None:
-    """The producer tools report failures themselves, in one line: no aiokafka log records."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    """Our tools report Kafka failures themselves, in one line: no aiokafka log records below
+    errors (its rebalance and retry chatter is not for operators)."""
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:

@@ -156,6 +156,7 @@ class IngestWorker:
         task, self._inflight = self._inflight, None
         if task is None:
             return True
+        started = time.perf_counter()
         try:
             await task
         except Exception as error:
@@ -163,6 +164,7 @@ class IngestWorker:
             return False
         finally:
             self._inflight_batch = None
+            self.stats.spent("wait", time.perf_counter() - started)
         self._failures = 0
         return True
 
@@ -201,6 +203,7 @@ class IngestWorker:
         return advanced
 
     async def _build(self, taken: Taken, idle: Sequence[PartitionFeed]) -> Batch:
+        started = time.perf_counter()
         event_ids, command_ids = ids_of(taken)
         applied_events, applied_commands = await self._store.applied_ids(event_ids, command_ids)
         if self._inflight_batch is not None:  # not visible in PostgreSQL until it commits
@@ -212,7 +215,8 @@ class IngestWorker:
             # Only the tenant's own incidents belong to this partition's state.
             if incident.tenant_id == tenant_id:
                 feed.restore(incident)
-        return build_batch(
+        looked_up = time.perf_counter()
+        batch = build_batch(
             taken,
             idle,
             now=self._wall_clock(),
@@ -220,12 +224,19 @@ class IngestWorker:
             applied_commands=applied_commands,
             topics=self._topics,
         )
+        self.stats.spent("lookup", looked_up - started)
+        self.stats.spent("apply", time.perf_counter() - looked_up)
+        return batch
 
     async def _complete(self, batch: Batch) -> None:
         """Write, publish, and queue the offsets for the Kafka commit."""
+        started = time.perf_counter()
         await self._store.save(batch.effects)
+        saved = time.perf_counter()
         self.stats.record(batch.effects, batch.messages)
         await self._publish(batch)
+        self.stats.spent("save", saved - started)
+        self.stats.spent("publish", time.perf_counter() - saved)
         for effects in batch.effects.partitions:
             for topic, offset in effects.next_offsets.items():
                 self._uncommitted[TopicPartition(topic, effects.partition)] = offset

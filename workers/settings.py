@@ -30,6 +30,8 @@ class Settings(BaseSettings):
         ),
     )
 
+    log_level: str = Field(default="info", pattern="^(?i:debug|info|warning|error)$")
+
     # Topics
     failures_topic: str = "llm.call.failures"
     violations_topic: str = "policy.violations"

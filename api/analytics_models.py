@@ -1,43 +1,18 @@
-"""Response bodies of the analytics endpoints (patterns, recurrence, cost, history, cost guard).
+"""Response bodies of the incident analytics endpoints: patterns, recurrence and cost impact.
 
 Conventions shared with the incident endpoints: money in USD is a decimal string, times are ISO
-8601 with offset, every body carries `as_of`. The cost guard views keep the seed's whole-cent
-integers (`*_cents`). Percentages are numbers rounded half up (2 decimals, cost drivers 1).
+8601 with offset, every body carries `as_of`. Percentages are numbers rounded half up.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, Literal
+from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from api.models import AsOf, Money
-
-_ID = "0b5c2f8e-8d8a-5b6e-9a53-7c1f1f4f8a10"
-_AS_OF = "2024-05-01T10:05:00Z"
-
-
-def _examples(example: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]})
-
-
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class Period(StrEnum):
-    TODAY = "today"
-    SEVEN_DAYS = "7d"
-    THIRTY_DAYS = "30d"
-
-
-Trend = Literal["normal", "rising", "spike"]
-DriverType = Literal["category", "model", "agent"]
+from api.models import EXAMPLE_AS_OF, EXAMPLE_ID, AsOf, Money, examples
 
 
 class Pattern(BaseModel):
@@ -51,22 +26,22 @@ class Pattern(BaseModel):
 class Patterns(BaseModel):
     """Patterns among the incidents started in (as_of - window_hours, as_of]."""
 
-    model_config = _examples(
+    model_config = examples(
         {
             "patterns": [
                 {
                     "pattern_type": "category_cluster",
                     "dimension": "LLM_TIMEOUT",
                     "count": 4,
-                    "incident_ids": [_ID],
+                    "incident_ids": [EXAMPLE_ID],
                     "confidence": 0.6,
                 }
             ],
             "incidents_analyzed": 12,
             "window_hours": 24,
             "window_start": "2024-04-30T10:05:00Z",
-            "window_end": _AS_OF,
-            "as_of": _AS_OF,
+            "window_end": EXAMPLE_AS_OF,
+            "as_of": EXAMPLE_AS_OF,
         }
     )
 
@@ -101,7 +76,7 @@ class FingerprintRecurrence(BaseModel):
 class Recurring(BaseModel):
     """(category, resolution method) groups and fingerprints seen at least `threshold` times."""
 
-    model_config = _examples(
+    model_config = examples(
         {
             "groups": [
                 {
@@ -112,7 +87,7 @@ class Recurring(BaseModel):
                     "occurrences_per_day": 2.25,
                     "first_occurrence": "2024-04-02T08:00:00Z",
                     "last_occurrence": "2024-04-30T22:10:00Z",
-                    "recent_incident_ids": [_ID],
+                    "recent_incident_ids": [EXAMPLE_ID],
                 }
             ],
             "fingerprints": [
@@ -122,7 +97,7 @@ class Recurring(BaseModel):
                     "reopens": 2,
                     "first_seen": "2024-04-02T08:00:00Z",
                     "last_seen": "2024-04-30T22:25:00Z",
-                    "recent_incident_ids": [_ID],
+                    "recent_incident_ids": [EXAMPLE_ID],
                 }
             ],
             "baseline_days": 30,
@@ -131,8 +106,8 @@ class Recurring(BaseModel):
             "total_recurring": 9,
             "total_groups": 1,
             "total_fingerprints": 1,
-            "generated_at": _AS_OF,
-            "as_of": _AS_OF,
+            "generated_at": EXAMPLE_AS_OF,
+            "as_of": EXAMPLE_AS_OF,
         }
     )
 
@@ -159,7 +134,7 @@ class CostImpactGroup(BaseModel):
 class CostImpact(BaseModel):
     """Cost of the incidents with a cost, by category and resolution method, largest first."""
 
-    model_config = _examples(
+    model_config = examples(
         {
             "summaries": [
                 {
@@ -175,8 +150,8 @@ class CostImpact(BaseModel):
             "total_groups": 2,
             "baseline_days": 30,
             "window_start": "2024-04-02T00:00:00Z",
-            "generated_at": _AS_OF,
-            "as_of": _AS_OF,
+            "generated_at": EXAMPLE_AS_OF,
+            "as_of": EXAMPLE_AS_OF,
         }
     )
 
@@ -187,229 +162,4 @@ class CostImpact(BaseModel):
     baseline_days: int
     window_start: datetime
     generated_at: datetime = Field(description="Equals as_of (kept from the seed).")
-    as_of: AsOf
-
-
-class TrendPoint(BaseModel):
-    period: date = Field(description="Bucket start (weeks start on Monday).")
-    incident_count: int
-    resolved_count: int
-    avg_resolution_time_ms: int | None
-
-
-class HistoricalTrend(BaseModel):
-    """Incidents per bucket of started_at (UTC), every bucket of the window, empty ones as 0."""
-
-    model_config = _examples(
-        {
-            "data_points": [
-                {
-                    "period": "2024-04-29",
-                    "incident_count": 12,
-                    "resolved_count": 10,
-                    "avg_resolution_time_ms": 1260000,
-                }
-            ],
-            "granularity": "week",
-            "window_days": 90,
-            "window_start": "2024-02-02T00:00:00Z",
-            "total_incidents": 12,
-            "generated_at": _AS_OF,
-            "as_of": _AS_OF,
-        }
-    )
-
-    data_points: list[TrendPoint]
-    granularity: Granularity
-    window_days: int
-    window_start: datetime
-    total_incidents: int
-    generated_at: datetime = Field(description="Equals as_of (kept from the seed).")
-    as_of: AsOf
-
-
-class DistributionEntry(BaseModel):
-    dimension: Literal["category", "severity", "cause_type"]
-    value: str
-    count: int
-    percentage: float = Field(description="count / total * 100, 2 dp; 0 when total is 0")
-
-
-class HistoricalDistribution(BaseModel):
-    model_config = _examples(
-        {
-            "by_category": [
-                {"dimension": "category", "value": "LLM_TIMEOUT", "count": 3, "percentage": 75.0}
-            ],
-            "by_severity": [
-                {"dimension": "severity", "value": "high", "count": 3, "percentage": 75.0}
-            ],
-            "by_cause_type": [
-                {"dimension": "cause_type", "value": "LLM_RUN", "count": 4, "percentage": 100.0}
-            ],
-            "window_days": 90,
-            "window_start": "2024-02-02T00:00:00Z",
-            "total_incidents": 4,
-            "generated_at": _AS_OF,
-            "as_of": _AS_OF,
-        }
-    )
-
-    by_category: list[DistributionEntry]
-    by_severity: list[DistributionEntry]
-    by_cause_type: list[DistributionEntry]
-    window_days: int
-    window_start: datetime
-    total_incidents: int
-    generated_at: datetime = Field(description="Equals as_of (kept from the seed).")
-    as_of: AsOf
-
-
-class CostTrendPoint(BaseModel):
-    period: date
-    total_cost: Money = Field(description="USD, 2 dp")
-    incident_count: int
-    avg_cost_per_incident: Money = Field(description="USD, 2 dp; 0 without incidents")
-
-
-class HistoricalCostTrend(BaseModel):
-    model_config = _examples(
-        {
-            "data_points": [
-                {
-                    "period": "2024-04-29",
-                    "total_cost": "12.40",
-                    "incident_count": 4,
-                    "avg_cost_per_incident": "3.10",
-                }
-            ],
-            "granularity": "week",
-            "window_days": 90,
-            "window_start": "2024-02-02T00:00:00Z",
-            "total_cost": "12.40",
-            "total_incidents": 4,
-            "generated_at": _AS_OF,
-            "as_of": _AS_OF,
-        }
-    )
-
-    data_points: list[CostTrendPoint]
-    granularity: Granularity
-    window_days: int
-    window_start: datetime
-    total_cost: Money
-    total_incidents: int
-    generated_at: datetime = Field(description="Equals as_of (kept from the seed).")
-    as_of: AsOf
-
-
-class CostSummary(BaseModel):
-    """Spend lost to failures and violations (by incident start day), and its trend."""
-
-    model_config = _examples(
-        {
-            "period": "7d",
-            "period_start": "2024-04-25T00:00:00Z",
-            "period_end": _AS_OF,
-            "total_spend_cents": 4210,
-            "incident_count": 31,
-            "spend_today_cents": 350,
-            "spend_7d_cents": 4210,
-            "spend_mtd_cents": 350,
-            "projected_month_end_cents": 10290,
-            "daily_average_cents": 661,
-            "baseline_daily_average_cents": 400,
-            "deviation_pct": 65.3,
-            "trend": "rising",
-            "trend_message": "Spending has increased 65% from baseline",
-            "last_updated": _AS_OF,
-            "as_of": _AS_OF,
-        }
-    )
-
-    period: Period
-    period_start: datetime
-    period_end: datetime
-    total_spend_cents: int
-    incident_count: int
-    spend_today_cents: int
-    spend_7d_cents: int
-    spend_mtd_cents: int
-    projected_month_end_cents: int = Field(
-        description="Month-to-date daily rate times the days of this month."
-    )
-    daily_average_cents: int = Field(description="Period spend per elapsed day of the period.")
-    baseline_daily_average_cents: int = Field(
-        description="Daily average over the 30 days before the period."
-    )
-    deviation_pct: float | None = Field(
-        description="(daily average - baseline) / baseline * 100, 1 dp; null without baseline"
-    )
-    trend: Trend = Field(description="spike above +200%, rising above +50%, else normal")
-    trend_message: str
-    last_updated: datetime
-    as_of: AsOf
-
-
-class CostDriver(BaseModel):
-    name: str
-    display_name: str | None = Field(description="Models only: e.g. `Claude 3 Haiku`.")
-    spend_cents: int
-    request_count: int = Field(description="Calls lost.")
-    incident_count: int
-    pct_of_total: float = Field(ge=0, description="spend / total * 100, 1 dp")
-    trend: Trend = Field(description="Its daily average against its own 30-day baseline.")
-
-
-class CostExplained(BaseModel):
-    """The top 10 drivers of the period's spend by category, model and agent."""
-
-    model_config = _examples(
-        {
-            "period": "7d",
-            "period_start": "2024-04-25T00:00:00Z",
-            "period_end": _AS_OF,
-            "total_spend_cents": 4210,
-            "by_category": [
-                {
-                    "name": "LLM_TIMEOUT",
-                    "display_name": None,
-                    "spend_cents": 2100,
-                    "request_count": 800,
-                    "incident_count": 12,
-                    "pct_of_total": 49.9,
-                    "trend": "normal",
-                }
-            ],
-            "by_model": [
-                {
-                    "name": "anthropic/claude-3-haiku",
-                    "display_name": "Claude 3 Haiku",
-                    "spend_cents": 1900,
-                    "request_count": 700,
-                    "incident_count": 10,
-                    "pct_of_total": 45.1,
-                    "trend": "rising",
-                }
-            ],
-            "by_agent": [],
-            "largest_driver_type": "category",
-            "largest_driver_name": "LLM_TIMEOUT",
-            "largest_driver_pct": 49.9,
-            "summary": "45% of your spend is from Claude 3 Haiku usage in LLM_TIMEOUT",
-            "as_of": _AS_OF,
-        }
-    )
-
-    period: Period
-    period_start: datetime
-    period_end: datetime
-    total_spend_cents: int
-    by_category: list[CostDriver]
-    by_model: list[CostDriver]
-    by_agent: list[CostDriver]
-    largest_driver_type: DriverType | None
-    largest_driver_name: str | None
-    largest_driver_pct: float
-    summary: str
     as_of: AsOf

@@ -6,14 +6,13 @@ No engine exists at import time: `create_app` takes one (tests) or creates it fr
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import health, incidents
+from api import analytics, costs, health, history, incidents
 from api.errors import install_error_handlers
 from api.telemetry import MetricsMiddleware, RequestMetrics
 from storage.engine import create_async_db_engine
@@ -25,18 +24,6 @@ Auth: `Authorization: Bearer <key>` on every `/v1` path. A tenant key sees its o
 key names it with `?tenant_id=`. Every response carries `as_of`: the event time up to which the
 tables are complete; windows are measured back from it.
 """
-
-
-def _analytics_router() -> APIRouter | None:
-    """`api.analytics.router` when that module exists (it is written separately)."""
-    try:
-        module = importlib.import_module("api.analytics")
-    except ModuleNotFoundError as error:
-        if error.name != "api.analytics":
-            raise
-        return None
-    router: APIRouter = module.router
-    return router
 
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
@@ -72,8 +59,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.state.request_metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
-    analytics = _analytics_router()
-    if analytics is not None:
-        app.include_router(analytics)
+    app.include_router(analytics.router)
+    app.include_router(history.router)
+    app.include_router(costs.router)
     app.include_router(incidents.router)
     return app

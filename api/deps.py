@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,3 +34,12 @@ async def as_of(conn: AsyncConnection) -> datetime:
     """The minimum non-null ingest watermark, or the current time if there is none."""
     watermark = (await conn.execute(select(func.min(ingest_partitions.c.watermark)))).scalar()
     return watermark if watermark is not None else datetime.now(UTC)
+
+
+Conn = Annotated[AsyncConnection, Depends(connection)]
+"""Use as a parameter type: `conn: Conn`."""
+
+
+async def utc_as_of(conn: AsyncConnection) -> datetime:
+    """`as_of` in UTC."""
+    return (await as_of(conn)).astimezone(UTC)

@@ -18,9 +18,17 @@ AsOf = Annotated[
     Field(description="Event time up to which the tables are complete; windows end here."),
 ]
 
-_EXAMPLE_ID = "0b5c2f8e-8d8a-5b6e-9a53-7c1f1f4f8a10"
+EXAMPLE_ID = "0b5c2f8e-8d8a-5b6e-9a53-7c1f1f4f8a10"
+EXAMPLE_AS_OF = "2024-05-01T10:05:00Z"
+
+
+def examples(example: dict[str, Any]) -> ConfigDict:
+    """A model config that documents `example` as the body's example in the OpenAPI schema."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
+
 _SUMMARY_EXAMPLE: dict[str, Any] = {
-    "incident_id": _EXAMPLE_ID,
+    "incident_id": EXAMPLE_ID,
     "tenant_id": "acme",
     "title": "LLM call failures: openai/gpt-4o timeout",
     "category": "LLM_TIMEOUT",

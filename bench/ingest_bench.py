@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import random
+import resource
 import subprocess
 import sys
 import time

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from domain.aggregation import AggregationConfig, PartitionAggregator
+from domain.aggregation import PartitionAggregator
+from domain.config import AggregationConfig
 from domain.contracts import (
     LifecycleCommand,
     LlmCallFailure,

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.aggregation import AggregationConfig
+from domain.config import AggregationConfig
 from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
 from domain.incidents import Incident, Key, TimelineEntry
 from storage import schema

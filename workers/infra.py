@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -98,26 +99,37 @@ def docker_available() -> bool:
         return False
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------
+Provider = Callable[[], contextlib.AbstractContextManager[str]]
 
 
 @contextlib.contextmanager
-def provide_postgres(mode: str, data_dir: Path | None = None) -> Iterator[str]:
+def _provide(mode: str, variable: str, container: Provider, embedded: Provider) -> Iterator[str]:
+    """The address in `variable` (external mode), else a container's or an embedded server's."""
+    _check_mode(mode)
+    external = _external(variable, mode)
+    if external is not None:
+        yield external
+    elif _use_containers(mode):
+        with container() as address:
+            yield address
+    else:
+        with embedded() as address:
+            yield address
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def provide_postgres(
+    mode: str, data_dir: Path | None = None
+) -> contextlib.AbstractContextManager[str]:
     """Yield a libpq URL (`postgresql://...`) of a PostgreSQL server for the duration of the block.
 
     `data_dir` only matters for the embedded server: its data is kept there (and the server stopped
     on exit); without it a fresh temporary directory is used and deleted on exit.
     """
-    _check_mode(mode)
-    external = _external("DATABASE_URL", mode)
-    if external is not None:
-        yield external
-    elif _use_containers(mode):
-        with _postgres_container() as url:
-            yield url
-    else:
-        with _embedded_postgres(data_dir) as url:
-            yield url
+    embedded = partial(_embedded_postgres, data_dir)
+    return _provide(mode, "DATABASE_URL", _postgres_container, embedded)
 
 
 @contextlib.contextmanager
@@ -165,19 +177,9 @@ def _import_pgserver() -> ModuleType:
 # --- Kafka-protocol broker ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def provide_broker(mode: str) -> Iterator[str]:
+def provide_broker(mode: str) -> contextlib.AbstractContextManager[str]:
     """Yield the bootstrap servers (`host:port`) of a Kafka-protocol broker for the block."""
-    _check_mode(mode)
-    external = _external("KAFKA_BOOTSTRAP_SERVERS", mode)
-    if external is not None:
-        yield external
-    elif _use_containers(mode):
-        with _kafka_container() as servers:
-            yield servers
-    else:
-        with _embedded_tansu() as servers:
-            yield servers
+    return _provide(mode, "KAFKA_BOOTSTRAP_SERVERS", _kafka_container, _embedded_tansu)
 
 
 @contextlib.contextmanager

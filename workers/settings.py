@@ -11,7 +11,7 @@ from datetime import timedelta
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.aggregation import AggregationConfig
+from domain.config import AggregationConfig
 from domain.metrics import SlaTargets
 
 

@@ -17,7 +17,8 @@ from psycopg.rows import dict_row
 
 from domain.replay import Replay
 from storage.rows import incident_from_row
-from tests.scenario import ScenarioMessage, scenario_env
+from tests.scenario import ScenarioMessage, partition_for, scenario_env
+from workers.topics import ensure_topics
 
 PARTITIONS = 8
 KINDS = ("failures", "violations", "commands")
@@ -89,6 +90,16 @@ async def publish(
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def publish_scenario(bootstrap: str, messages: list[ScenarioMessage]) -> Topics:
+    """Create fresh topics (PARTITIONS each) and publish `messages` keyed as a producer would."""
+    topics = Topics(new_prefix())
+    names = [*topics.inputs, topics.changes, topics.deadletter]
+    await ensure_topics(bootstrap, names, PARTITIONS, topics.inputs)
+    layout = {message.key: partition_for(message.key, PARTITIONS) for message in messages}
+    await publish(bootstrap, topics, messages, layout)
+    return topics
 
 
 def ingest_command(*flags: str) -> list[str]:

@@ -16,17 +16,14 @@ import pytest
 
 from tests.e2e.pipeline import (
     PARTITIONS,
-    Topics,
     assert_same_tables,
     expected_tables,
     ingest_command,
-    new_prefix,
-    publish,
+    publish_scenario,
     read_tables,
     run_ingest_to_end,
 )
-from tests.scenario import build_scenario, coverage, expected, partition_for
-from workers.topics import ensure_topics
+from tests.scenario import build_scenario, coverage, expected
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
@@ -36,19 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 def scenario():
     messages = build_scenario(7, now=NOW)
     return messages, expected(messages, PARTITIONS, NOW)
-
-
-async def _prepare(bootstrap_servers: str, messages) -> Topics:
-    topics = Topics(new_prefix())
-    await ensure_topics(
-        bootstrap_servers,
-        [*topics.inputs, topics.changes, topics.deadletter],
-        PARTITIONS,
-        topics.inputs,
-    )
-    layout = {message.key: partition_for(message.key, PARTITIONS) for message in messages}
-    await publish(bootstrap_servers, topics, messages, layout)
-    return topics
 
 
 async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootstrap_servers):
@@ -67,7 +51,7 @@ async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootst
             "invalid_transition",
         )
     ), counts
-    topics = await _prepare(bootstrap_servers, messages)
+    topics = await publish_scenario(bootstrap_servers, messages)
 
     run_ingest_to_end(topics.env(database_url, bootstrap_servers))
 
@@ -76,7 +60,7 @@ async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootst
 
 async def test_a_second_run_changes_nothing(scenario, database_url, bootstrap_servers):
     messages, _ = scenario
-    topics = await _prepare(bootstrap_servers, messages)
+    topics = await publish_scenario(bootstrap_servers, messages)
     env = topics.env(database_url, bootstrap_servers)
     run_ingest_to_end(env)
     first = read_tables(database_url)
@@ -102,7 +86,7 @@ async def test_sigkill_mid_stream_then_restart_gives_the_same_tables(
     scenario, database_url, bootstrap_servers, wait_until
 ):
     messages, replay = scenario
-    topics = await _prepare(bootstrap_servers, messages)
+    topics = await publish_scenario(bootstrap_servers, messages)
     # Small batches, so that the kills land between and inside many transactions.
     env = topics.env(database_url, bootstrap_servers, INCIDENTFLOW_INGEST_MAX_BATCH="150")
     total = len(replay.event_incidents)
@@ -131,7 +115,7 @@ async def test_sigterm_finishes_the_batch_and_exits_cleanly(
     scenario, database_url, bootstrap_servers, wait_until
 ):
     messages, replay = scenario
-    topics = await _prepare(bootstrap_servers, messages)
+    topics = await publish_scenario(bootstrap_servers, messages)
     env = topics.env(database_url, bootstrap_servers, INCIDENTFLOW_INGEST_MAX_BATCH="300")
     worker = subprocess.Popen(
         ingest_command(), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

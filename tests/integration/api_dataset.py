@@ -269,8 +269,12 @@ async def fill_processor_tables(engine: AsyncEngine, data: Dataset) -> None:
     await AnalyticsStore(engine, Settings().sla_targets()).apply(snapshots)
 
 
+Client = tuple[httpx.AsyncClient, "Dataset"]
+"""What the `api` fixtures yield: a client of the API and the dataset it was seeded with."""
+
+
 @asynccontextmanager
-async def api_client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Dataset]]:
+async def api_client(database_url: str) -> AsyncIterator[Client]:
     """A client of the API over a seeded copy of `database_url` (already migrated)."""
     engine = create_async_db_engine(database_url, pool_size=4)
     try:

@@ -27,19 +27,20 @@ import pytest_asyncio
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api import analytics as a
 from api import analytics_models as m
-from api.analytics_queries import KeySpend
+from api import analytics_rules as a
+from api import cost_models as cm
+from api import history_models as hm
 from api.app import create_app
+from api.cost_queries import KeySpend
 from domain import analytics
 from storage.engine import create_async_db_engine
 from storage.keys import create_key
 from storage.migrate import upgrade
-from tests.e2e.pipeline import PARTITIONS, Topics, new_prefix, publish, run_ingest_to_end
+from tests.e2e.pipeline import PARTITIONS, publish_scenario, run_ingest_to_end
 from tests.scenario import ScenarioMessage, build_scenario, partition_for
 from tests.support import fresh_database, wait_until
 from workers.settings import Settings
-from workers.topics import ensure_topics
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
@@ -127,13 +128,9 @@ async def pipeline(postgres_url: str, bootstrap_servers: str) -> AsyncIterator[P
 
 
 async def _run_pipeline(url: str, bootstrap: str) -> None:
-    topics = Topics(new_prefix())
     messages = build_scenario(7, now=NOW)
     messages += edge_messages(messages)
-    names = [*topics.inputs, topics.changes, topics.deadletter]
-    await ensure_topics(bootstrap, names, PARTITIONS, topics.inputs)
-    layout = {message.key: partition_for(message.key, PARTITIONS) for message in messages}
-    await publish(bootstrap, topics, messages, layout)
+    topics = await publish_scenario(bootstrap, messages)
     env = topics.env(url, bootstrap, INCIDENTFLOW_PROCESSORS_GROUP=f"{topics.prefix}processors")
     run_ingest_to_end(env)
     worker = subprocess.Popen(
@@ -405,9 +402,9 @@ def mean_ms(rows: list[Row]) -> int | None:
     return int(half_up(Decimal(sum(micros)) / 1000 / len(micros), 0)) if micros else None
 
 
-def expected_trend(p: Pipeline, tenant: str, days: int, granularity: str) -> m.HistoricalTrend:
+def expected_trend(p: Pipeline, tenant: str, days: int, granularity: str) -> hm.HistoricalTrend:
     points = [
-        m.TrendPoint(
+        hm.TrendPoint(
             period=period,
             incident_count=len(rs),
             resolved_count=sum(r.resolved for r in rs),
@@ -415,9 +412,9 @@ def expected_trend(p: Pipeline, tenant: str, days: int, granularity: str) -> m.H
         )
         for period, rs in buckets(p, tenant, days, granularity).items()
     ]
-    return m.HistoricalTrend(
+    return hm.HistoricalTrend(
         data_points=points,
-        granularity=m.Granularity(granularity),
+        granularity=hm.Granularity(granularity),
         window_days=days,
         window_start=midnight(p.as_of, days - 1),
         total_incidents=len(p.of(tenant, midnight(p.as_of, days - 1))),
@@ -431,9 +428,9 @@ def expected_cost_trend(p: Pipeline, tenant: str, days: int, granularity: str) -
         return sum((r.cost_usd for r in rows), Decimal(0))
 
     window = p.of(tenant, midnight(p.as_of, days - 1))
-    return m.HistoricalCostTrend(
+    return hm.HistoricalCostTrend(
         data_points=[
-            m.CostTrendPoint(
+            hm.CostTrendPoint(
                 period=period,
                 total_cost=usd(total(rs), 2),
                 incident_count=len(rs),
@@ -441,7 +438,7 @@ def expected_cost_trend(p: Pipeline, tenant: str, days: int, granularity: str) -
             )
             for period, rs in buckets(p, tenant, days, granularity).items()
         ],
-        granularity=m.Granularity(granularity),
+        granularity=hm.Granularity(granularity),
         window_days=days,
         window_start=midnight(p.as_of, days - 1),
         total_cost=usd(total(window), 2),
@@ -451,15 +448,15 @@ def expected_cost_trend(p: Pipeline, tenant: str, days: int, granularity: str) -
     )
 
 
-def expected_distribution(p: Pipeline, tenant: str, days: int) -> m.HistoricalDistribution:
+def expected_distribution(p: Pipeline, tenant: str, days: int) -> hm.HistoricalDistribution:
     window = p.of(tenant, midnight(p.as_of, days - 1))
 
-    def entries(dimension: str, value: Callable[[Row], str]) -> list[m.DistributionEntry]:
+    def entries(dimension: str, value: Callable[[Row], str]) -> list[hm.DistributionEntry]:
         counts: dict[str, int] = defaultdict(int)
         for r in window:
             counts[value(r)] += 1
         return [
-            m.DistributionEntry(
+            hm.DistributionEntry(
                 dimension=dimension,  # type: ignore[arg-type]
                 value=v,
                 count=n,
@@ -468,7 +465,7 @@ def expected_distribution(p: Pipeline, tenant: str, days: int) -> m.HistoricalDi
             for v, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         ]
 
-    return m.HistoricalDistribution(
+    return hm.HistoricalDistribution(
         by_category=entries("category", lambda r: r.category),
         by_severity=entries("severity", lambda r: r.severity),
         by_cause_type=entries("cause_type", lambda r: r.cause_type),
@@ -506,7 +503,7 @@ def cents(value: Decimal) -> int:
     return int(half_up(value * 100, 0))
 
 
-def expected_summary(p: Pipeline, tenant: str, period: str) -> m.CostSummary:
+def expected_summary(p: Pipeline, tenant: str, period: str) -> cm.CostSummary:
     days = {"today": 1, "7d": 7, "30d": 30}[period]
     start = midnight(p.as_of, days - 1)
     mine = [r for r in p.rows if r.tenant_id == tenant and r.started_at <= p.as_of]
@@ -520,8 +517,8 @@ def expected_summary(p: Pipeline, tenant: str, period: str) -> m.CostSummary:
     deviation = (daily - baseline) / baseline * 100 if baseline > 0 else None
     month = midnight(p.as_of).replace(day=1)
     month_days = ((month + 32 * D).replace(day=1) - month).days
-    return m.CostSummary(
-        period=m.Period(period),
+    return cm.CostSummary(
+        period=cm.Period(period),
         period_start=start,
         period_end=p.as_of,
         total_spend_cents=cents(total),
@@ -540,7 +537,7 @@ def expected_summary(p: Pipeline, tenant: str, period: str) -> m.CostSummary:
     )
 
 
-def expected_explained(p: Pipeline, tenant: str, period: str) -> m.CostExplained:
+def expected_explained(p: Pipeline, tenant: str, period: str) -> cm.CostExplained:
     days = {"today": 1, "7d": 7, "30d": 30}[period]
     start = midnight(p.as_of, days - 1)
     mine = [r for r in p.rows if r.tenant_id == tenant and r.started_at <= p.as_of]
@@ -557,10 +554,10 @@ def expected_explained(p: Pipeline, tenant: str, period: str) -> m.CostExplained
         ]
         tops[dimension] = sorted(keys, key=lambda x: (-x.cost_usd, x.key))[:10]
 
-    def driver(k: KeySpend) -> m.CostDriver:
+    def driver(k: KeySpend) -> cm.CostDriver:
         base = k.baseline_cost_usd / 30
         deviation = (k.cost_usd / elapsed - base) / base * 100 if base > 0 else None
-        return m.CostDriver(
+        return cm.CostDriver(
             name=k.key,
             display_name=a.model_display_name(k.key) if k.dimension == "model" else None,
             spend_cents=cents(k.cost_usd),
@@ -575,8 +572,8 @@ def expected_explained(p: Pipeline, tenant: str, period: str) -> m.CostExplained
     best = max(firsts, key=lambda f: f[1].pct_of_total, default=None)
     if best is not None:
         best = next(f for f in firsts if f[1].pct_of_total == best[1].pct_of_total)
-    return m.CostExplained(
-        period=m.Period(period),
+    return cm.CostExplained(
+        period=cm.Period(period),
         period_start=start,
         period_end=p.as_of,
         total_spend_cents=cents(total),
@@ -651,11 +648,11 @@ async def test_historical_trend_and_cost_trend(
     params = {"window_days": days, "granularity": granularity}
     for tenant in TENANTS:
         trend = await pipeline.get(
-            m.HistoricalTrend, "/v1/incidents/historical/trend", tenant, **params
+            hm.HistoricalTrend, "/v1/incidents/historical/trend", tenant, **params
         )
         assert trend == expected_trend(pipeline, tenant, days, granularity), tenant
         cost = await pipeline.get(
-            m.HistoricalCostTrend, "/v1/incidents/historical/cost-trend", tenant, **params
+            hm.HistoricalCostTrend, "/v1/incidents/historical/cost-trend", tenant, **params
         )
         assert cost == expected_cost_trend(pipeline, tenant, days, granularity), tenant
 
@@ -664,7 +661,7 @@ async def test_historical_trend_and_cost_trend(
 async def test_historical_distribution(pipeline: Pipeline, days: int) -> None:
     for tenant in TENANTS:
         got = await pipeline.get(
-            m.HistoricalDistribution,
+            hm.HistoricalDistribution,
             "/v1/incidents/historical/distribution",
             tenant,
             window_days=days,
@@ -675,17 +672,17 @@ async def test_historical_distribution(pipeline: Pipeline, days: int) -> None:
 @pytest.mark.parametrize("period", ["today", "7d", "30d"])
 async def test_cost_summary_and_explained(pipeline: Pipeline, period: str) -> None:
     for tenant in TENANTS:
-        summary = await pipeline.get(m.CostSummary, "/v1/costs/summary", tenant, period=period)
+        summary = await pipeline.get(cm.CostSummary, "/v1/costs/summary", tenant, period=period)
         assert summary == expected_summary(pipeline, tenant, period), tenant
         explained = await pipeline.get(
-            m.CostExplained, "/v1/costs/explained", tenant, period=period
+            cm.CostExplained, "/v1/costs/explained", tenant, period=period
         )
         assert explained == expected_explained(pipeline, tenant, period), tenant
 
 
 async def test_defaults_and_bad_parameters(pipeline: Pipeline) -> None:
-    trend = await pipeline.get(m.HistoricalTrend, "/v1/incidents/historical/trend", "acme")
-    assert trend.granularity is m.Granularity.WEEK and trend.window_days == 90
+    trend = await pipeline.get(hm.HistoricalTrend, "/v1/incidents/historical/trend", "acme")
+    assert trend.granularity is hm.Granularity.WEEK and trend.window_days == 90
     assert all(point.period.weekday() == 0 for point in trend.data_points)
     headers = {"Authorization": f"Bearer {pipeline.keys['acme']}"}
     for path, params, field in [

@@ -7,20 +7,18 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from domain.incidents import Incident
 from domain.metrics import SlaStatus, sla_status, time_to_containment, time_to_resolution
-from tests.integration.api_dataset import AS_OF, D, Dataset, api_client
+from tests.integration.api_dataset import AS_OF, Client, D, api_client
 from workers.settings import Settings
-
-Client = tuple[httpx.AsyncClient, Dataset]
 
 
 @pytest_asyncio.fixture
 async def api(database_url: str) -> AsyncIterator[Client]:
+    """A fresh database per test (overrides the module-scoped `api` of conftest)."""
     async with api_client(database_url) as pair:
         yield pair
 

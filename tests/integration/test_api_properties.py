@@ -3,36 +3,16 @@ not) give no 5xx, and every answer fits the documented schema (success body or e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from storage.migrate import upgrade
-from tests.integration.api_dataset import AS_OF, Dataset, api_client
-from tests.support import fresh_database
-
-Client = tuple[httpx.AsyncClient, Dataset]
-
-
-@pytest.fixture(scope="module")
-def module_database(postgres_url: str) -> Iterator[str]:
-    with fresh_database(postgres_url) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(module_database: str) -> AsyncIterator[Client]:
-    async with api_client(module_database) as pair:
-        yield pair
+from tests.integration.api_dataset import AS_OF, Client, Dataset
 
 
 def _plain(schema: dict[str, Any]) -> dict[str, Any]:

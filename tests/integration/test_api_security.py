@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from storage.migrate import upgrade
-from tests.integration.api_dataset import Dataset, api_client
-from tests.support import fresh_database
-
-Client = tuple[httpx.AsyncClient, Dataset]
-
-
-@pytest.fixture(scope="module")
-def module_database(postgres_url: str) -> Iterator[str]:
-    with fresh_database(postgres_url) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(module_database: str) -> AsyncIterator[Client]:
-    async with api_client(module_database) as pair:
-        yield pair
+from tests.integration.api_dataset import Client, Dataset
 
 
 def v1_paths(openapi: dict[str, Any]) -> list[str]:

@@ -39,10 +39,9 @@ from domain.patterns import detect_patterns
 from storage.analytics_store import AppliedBatch
 from storage.ingest_store import DeadLetterRow
 from storage.rows import incident_from_row
-from tests.e2e.pipeline import PARTITIONS, Topics, new_prefix, publish, run_ingest_to_end
+from tests.e2e.pipeline import PARTITIONS, publish_scenario, run_ingest_to_end
 from tests.scenario import build_scenario, partition_for
 from workers.processors import ChangeMessage, ChangeSink
-from workers.topics import ensure_topics
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
@@ -65,16 +64,8 @@ MEMBER_TABLES = {
 async def test_processor_tables_equal_the_contributions_of_the_final_incidents(
     database_url, bootstrap_servers, wait_until, tmp_path
 ):
-    topics = Topics(new_prefix())
     messages = build_scenario(7, now=NOW)
-    await ensure_topics(
-        bootstrap_servers,
-        [*topics.inputs, topics.changes, topics.deadletter],
-        PARTITIONS,
-        topics.inputs,
-    )
-    layout = {message.key: partition_for(message.key, PARTITIONS) for message in messages}
-    await publish(bootstrap_servers, topics, messages, layout)
+    topics = await publish_scenario(bootstrap_servers, messages)
     env = topics.env(
         database_url,
         bootstrap_servers,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from domain.aggregation import AggregationConfig, PartitionAggregator
+from domain.aggregation import PartitionAggregator
+from domain.config import AggregationConfig
 from domain.contracts import (
     DeadLetterReason,
     FailureType,

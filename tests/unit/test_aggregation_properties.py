@@ -25,7 +25,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.aggregation import AggregationConfig, PartitionAggregator
+from domain.aggregation import PartitionAggregator
+from domain.config import AggregationConfig
 from domain.contracts import (
     FailureType,
     LlmCallFailure,

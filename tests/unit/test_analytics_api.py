@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from api import analytics as a
-from api.analytics_models import CostDriver, Granularity
-from api.analytics_queries import MIN_PATTERN_SIZE, KeySpend
+from api import analytics_rules as a
+from api.analytics_queries import MIN_PATTERN_SIZE
+from api.cost_models import CostDriver, Period
+from api.cost_queries import KeySpend
+from api.history_models import Granularity
 from domain.analytics import PatternMember
 from domain.patterns import PATTERN_TYPES, detect_patterns
 
@@ -91,9 +93,9 @@ def test_deviation_compares_daily_averages() -> None:
 
 def test_periods_are_utc_days_up_to_as_of() -> None:
     at = datetime(2024, 6, 10, 15, 30, tzinfo=UTC)
-    assert a.period_start(a.Period.TODAY, at) == datetime(2024, 6, 10, tzinfo=UTC)
-    assert a.period_start(a.Period.SEVEN_DAYS, at) == datetime(2024, 6, 4, tzinfo=UTC)
-    assert a.period_start(a.Period.THIRTY_DAYS, at) == datetime(2024, 5, 12, tzinfo=UTC)
+    assert a.period_start(Period.TODAY, at) == datetime(2024, 6, 10, tzinfo=UTC)
+    assert a.period_start(Period.SEVEN_DAYS, at) == datetime(2024, 6, 4, tzinfo=UTC)
+    assert a.period_start(Period.THIRTY_DAYS, at) == datetime(2024, 5, 12, tzinfo=UTC)
 
 
 def test_model_display_names() -> None:

@@ -1,0 +1,161 @@
+"""The historical endpoints (GET only): incidents and cost per UTC bucket, and the distribution
+of the incidents started in a window of `window_days` UTC days ending at `as_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.analytics_queries import days_before
+from api.analytics_rules import fold_days, mean_ms, money, percentage
+from api.auth import Tenant
+from api.deps import Conn, utc_as_of
+from api.errors import ERROR_RESPONSES
+from api.history_models import (
+    CostTrendPoint,
+    DistributionEntry,
+    Granularity,
+    HistoricalCostTrend,
+    HistoricalDistribution,
+    HistoricalTrend,
+    TrendPoint,
+)
+from api.history_queries import DayRollup, class_counts, daily_rollups
+
+router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
+
+WindowDays = Annotated[
+    int, Query(ge=7, le=365, description="UTC days up to as_of (7-365).", examples=[90])
+]
+GranularityParam = Annotated[
+    Granularity, Query(description="Bucket of started_at (UTC); weeks start on Monday.")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RollupWindow:
+    """A request's window of UTC days and its daily rollups folded into buckets."""
+
+    window_days: int
+    granularity: Granularity
+    start: datetime
+    end: datetime
+    buckets: list[tuple[date, DayRollup]]
+
+
+async def rollup_window(
+    tenant: Tenant,
+    conn: Conn,
+    window_days: WindowDays = 90,
+    granularity: GranularityParam = Granularity.WEEK,
+) -> RollupWindow:
+    """The query parameters both trend endpoints take, and the buckets they read."""
+    end = await utc_as_of(conn)
+    start = days_before(end, window_days - 1)
+    days = await daily_rollups(conn, tenant, start, end)
+    zero = DayRollup()
+    buckets = fold_days(days, start.date(), end.date(), granularity, zero, DayRollup.__add__)
+    return RollupWindow(window_days, granularity, start, end, buckets)
+
+
+Buckets = Annotated[RollupWindow, Depends(rollup_window)]
+
+
+@router.get(
+    "/v1/incidents/historical/trend", response_model=HistoricalTrend, summary="Incidents per period"
+)
+async def get_historical_trend(window: Buckets) -> HistoricalTrend:
+    """Incidents started, resolved and mean time to resolution per bucket, empty ones as 0."""
+    points = [
+        TrendPoint(
+            period=period,
+            incident_count=r.started,
+            resolved_count=r.resolved,
+            avg_resolution_time_ms=mean_ms(r.resolution_seconds, r.resolution_count),
+        )
+        for period, r in window.buckets
+    ]
+    return HistoricalTrend(
+        data_points=points,
+        granularity=window.granularity,
+        window_days=window.window_days,
+        window_start=window.start,
+        total_incidents=sum(p.incident_count for p in points),
+        generated_at=window.end,
+        as_of=window.end,
+    )
+
+
+@router.get(
+    "/v1/incidents/historical/cost-trend",
+    response_model=HistoricalCostTrend,
+    summary="Cost per period",
+)
+async def get_historical_cost_trend(window: Buckets) -> HistoricalCostTrend:
+    """Cost and incidents per bucket (USD, 2 dp), empty buckets as 0."""
+    buckets = window.buckets
+    points = [
+        CostTrendPoint(
+            period=period,
+            total_cost=money(r.cost_usd, 2),
+            incident_count=r.started,
+            avg_cost_per_incident=money(r.cost_usd / r.started if r.started else Decimal(0), 2),
+        )
+        for period, r in buckets
+    ]
+    return HistoricalCostTrend(
+        data_points=points,
+        granularity=window.granularity,
+        window_days=window.window_days,
+        window_start=window.start,
+        total_cost=money(sum((r.cost_usd for _, r in buckets), Decimal(0)), 2),
+        total_incidents=sum(r.started for _, r in buckets),
+        generated_at=window.end,
+        as_of=window.end,
+    )
+
+
+@router.get(
+    "/v1/incidents/historical/distribution",
+    response_model=HistoricalDistribution,
+    summary="Incidents by category, severity and cause",
+)
+async def get_historical_distribution(
+    tenant: Tenant, conn: Conn, window_days: WindowDays = 90
+) -> HistoricalDistribution:
+    """Counts and percentages (2 dp) of the incidents started in the window."""
+    end = await utc_as_of(conn)
+    start = days_before(end, window_days - 1)
+    counts = await class_counts(conn, tenant, start, end)
+    total = sum(c.count for c in counts)
+    return HistoricalDistribution(
+        by_category=_distribution("category", ((c.category, c.count) for c in counts), total),
+        by_severity=_distribution("severity", ((c.severity, c.count) for c in counts), total),
+        by_cause_type=_distribution("cause_type", ((c.cause_type, c.count) for c in counts), total),
+        window_days=window_days,
+        window_start=start,
+        total_incidents=total,
+        generated_at=end,
+        as_of=end,
+    )
+
+
+def _distribution(
+    dimension: str, values: Iterable[tuple[str, int]], total: int
+) -> list[DistributionEntry]:
+    counts: dict[str, int] = {}
+    for value, count in values:
+        counts[value] = counts.get(value, 0) + count
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [
+        DistributionEntry.model_validate(
+            {"dimension": dimension, "value": v, "count": n, "percentage": percentage(n, total, 2)}
+        )
+        for v, n in ordered
+    ]

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -159,6 +160,21 @@ def load(database_url: str, count: int, tenants: int) -> dict[str, list[str]]:
     return sample
 
 
+def loaded_sample(database_url: str, count: int) -> dict[str, list[str]] | None:
+    """Incident ids per tenant if the database already holds the `count` incidents."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM incidents").fetchone()
+        if not row or row[0] != count:
+            if row and row[0]:
+                raise SystemExit(f"the database holds {row[0]:,} incidents, not {count:,}")
+            return None
+        rows = conn.execute(
+            "SELECT tenant_id, (array_agg(incident_id::text))[1:50] FROM incidents GROUP BY 1"
+        ).fetchall()
+    print(f"reusing {count:,} loaded incidents")
+    return {tenant: ids for tenant, ids in rows}
+
+
 def create_keys(database_url: str, tenants: list[str]) -> dict[str, str]:
     keys = {}
     with psycopg.connect(database_url) as conn:
@@ -240,16 +256,23 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--tenants", type=int, default=200)
     parser.add_argument("--requests", type=int, default=400, help="per endpoint")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the embedded database here and reuse it"
+    )
     args = parser.parse_args()
-    with provide_postgres(infra_mode_from_env()) as database_url:
+    data_dir = args.data_dir.resolve() if args.data_dir else None
+    with provide_postgres(infra_mode_from_env(), data_dir=data_dir) as database_url:
         upgrade(database_url)
-        sample = load(database_url, args.incidents, args.tenants)
+        sample = loaded_sample(database_url, args.incidents)
+        if sample is None:
+            sample = load(database_url, args.incidents, args.tenants)
         keys = create_keys(database_url, sorted(sample))
         env = {**os.environ, "DATABASE_URL": database_url}
         server = subprocess.Popen(
-            [sys.executable, "-m", "workers", "api", "--port", str(args.port)], env=env
+            [sys.executable, "-m", "workers", "api", "--port", str(args.port)],
+            env={**env, "INCIDENTFLOW_LOG_LEVEL": "warning"},
         )
         base = f"http://127.0.0.1:{args.port}"
         try:

@@ -216,7 +216,15 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # Per-request access lines cost more than a fast request itself: on only at debug level;
+    # /metrics counts requests by route and status.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.log_level.lower() == "debug",
+    )
     return 0
 
 

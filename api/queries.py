@@ -114,9 +114,20 @@ async def list_incidents(
     limit: int,
     offset: int,
 ) -> tuple[list[Row], int]:
-    """One page of incident summaries and the total matching `conditions`."""
-    page = select(*SUMMARY_COLUMNS).where(*conditions).order_by(*order_by)
-    rows = (await conn.execute(page.limit(limit).offset(offset))).mappings().all()
+    """One page of incident summaries and the total matching `conditions`.
+
+    The page's ids are chosen first, from `ix_incidents_tenant_state_listing` alone (it covers
+    every filter and sort column); only those rows are then read from the table.
+    """
+    chosen = (
+        select(incidents.c.incident_id)
+        .where(*conditions)
+        .order_by(*order_by)
+        .limit(limit)
+        .offset(offset)
+    )
+    page = select(*SUMMARY_COLUMNS).where(incidents.c.incident_id.in_(chosen)).order_by(*order_by)
+    rows = (await conn.execute(page)).mappings().all()
     total = await _count(conn, conditions, len(rows), offset, limit)
     return list(rows), total
 

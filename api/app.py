@@ -37,7 +37,15 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
             return
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set")
-        owned = create_async_db_engine(settings.database_url, pool_size=10, max_overflow=10)
+        # No ping per checkout: it is a round trip on every request. A connection broken by a
+        # database restart fails one request and is replaced; recycling bounds their age.
+        owned = create_async_db_engine(
+            settings.database_url,
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=False,
+            pool_recycle=300,
+        )
         app.state.engine = owned
         try:
             yield

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
+from domain.incidents import Incident
 
 T0 = datetime(2024, 11, 22, 14, 0, tzinfo=UTC)
 
@@ -67,3 +69,22 @@ def command(
 def wire(model: BaseModel) -> bytes:
     """The message as a producer would put it on the topic (JSON, nulls left out)."""
     return model.model_dump_json(exclude_none=True).encode()
+
+
+def incident(**overrides: Any) -> Incident:
+    """A minimal ACTIVE llm_failure incident of tenant `acme` started at T0; fields overridable."""
+    fields: dict[str, Any] = {
+        "incident_id": uuid.uuid4(),
+        "tenant_id": "acme",
+        "trigger_type": "llm_failure",
+        "fingerprint": "openai/gpt-4o/timeout",
+        "category": "LLM_TIMEOUT",
+        "cause_type": "LLM_RUN",
+        "title": "LLM call failures",
+        "severity": "low",
+        "started_at": T0,
+        "last_event_at": T0,
+        "is_synthetic": False,
+    }
+    fields.update(overrides)
+    return Incident(**fields)

@@ -22,8 +22,9 @@ from domain.analytics import (
     drop_zero_rows,
     newer_snapshots,
 )
-from domain.incidents import BreakdownEntry, Incident, LifecycleState
+from domain.incidents import BreakdownEntry, LifecycleState
 from domain.metrics import SlaTargets
+from tests.builders import incident
 
 T0 = datetime(2024, 11, 22, 14, 25, 30, tzinfo=UTC)
 HOUR = datetime(2024, 11, 22, 14, tzinfo=UTC)
@@ -32,18 +33,10 @@ ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
 
 def snapshot(version: int = 1, **fields: Any) -> dict[str, Any]:
-    incident = Incident(
+    built = incident(
         incident_id=ID,
-        tenant_id="acme",
-        trigger_type="llm_failure",
-        fingerprint="openai/gpt-4o/timeout",
-        category="LLM_TIMEOUT",
-        cause_type="LLM_RUN",
-        title="LLM call failures",
-        severity="low",
         started_at=T0,
         last_event_at=T0 + timedelta(minutes=3),
-        is_synthetic=False,
         fingerprints=["openai/gpt-4o/timeout"],
         calls_affected=4,
         cost_usd=Decimal("0.12000000"),
@@ -55,8 +48,8 @@ def snapshot(version: int = 1, **fields: Any) -> dict[str, Any]:
         },
     )
     for name, value in fields.items():
-        setattr(incident, name, value)
-    return incident.snapshot()
+        setattr(built, name, value)
+    return built.snapshot()
 
 
 def rollup(snap: dict[str, Any]) -> dict[Any, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,37 +11,23 @@ import pytest
 from domain.incidents import Incident, LifecycleState
 from storage.rows import incident_from_row, incident_row
 from storage.schema import incidents
+from tests.builders import incident
 
 T0 = datetime(2024, 11, 22, 14, 0, tzinfo=UTC)
 
 
 def _minimal() -> Incident:
-    return Incident(
-        incident_id=uuid.uuid4(),
-        tenant_id="acme",
-        trigger_type="llm_failure",
-        fingerprint="openai/gpt-4o/timeout",
-        category="LLM_TIMEOUT",
-        cause_type="LLM_RUN",
-        title="LLM call failures",
-        severity="low",
-        started_at=T0,
-        last_event_at=T0,
-        is_synthetic=False,
-    )
+    return incident()
 
 
 def _full() -> Incident:
-    return Incident(
-        incident_id=uuid.uuid4(),
-        tenant_id="acme",
+    return incident(
         trigger_type="rate_limit_overflow",
         fingerprint="*",
         category="RATE_LIMIT_OVERFLOW",
         cause_type="SYSTEM",
         title="Incident rate limit reached: events aggregated",
         severity="critical",
-        started_at=T0,
         last_event_at=T0 + timedelta(minutes=5),
         is_synthetic=True,
         fingerprints=["*", "a/b/c"],

@@ -45,6 +45,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
             max_overflow=10,
             pool_pre_ping=False,
             pool_recycle=300,
+            # Reads only: no BEGIN and ROLLBACK around each request, two round trips saved.
+            isolation_level="AUTOCOMMIT",
         )
         app.state.engine = owned
         try:

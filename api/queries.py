@@ -113,37 +113,37 @@ async def list_incidents(
     order_by: Sequence[Any],
     limit: int,
     offset: int,
-) -> tuple[list[Row], int]:
-    """One page of incident summaries and the total matching `conditions`.
+) -> tuple[list[dict[Any, Any]], int]:
+    """One page of incident summaries and the total matching `conditions`, in one query.
 
-    The page's ids are chosen first, from `ix_incidents_tenant_state_listing` alone (it covers
-    every filter and sort column); only those rows are then read from the table.
+    The page's ids and the total are taken from `ix_incidents_tenant_state_listing` alone (it
+    covers every filter and sort column; `count(*) OVER ()` counts before the LIMIT); only the
+    page's rows are then read from the table.
     """
     chosen = (
-        select(incidents.c.incident_id)
+        select(incidents.c.incident_id, func.count().over().label("total"))
         .where(*conditions)
         .order_by(*order_by)
         .limit(limit)
         .offset(offset)
+        .subquery()
     )
-    page = select(*SUMMARY_COLUMNS).where(incidents.c.incident_id.in_(chosen)).order_by(*order_by)
-    rows = (await conn.execute(page)).mappings().all()
-    total = await _count(conn, conditions, len(rows), offset, limit)
-    return list(rows), total
-
-
-async def _count(
-    conn: AsyncConnection,
-    conditions: Sequence[ColumnElement[bool]],
-    returned: int,
-    offset: int,
-    limit: int,
-) -> int:
-    """The total; known without a COUNT when this page is the last one and not empty."""
-    if 0 < returned < limit:
-        return offset + returned
-    count = select(func.count()).select_from(incidents).where(*conditions)
-    return int((await conn.execute(count)).scalar_one())
+    page = (
+        select(*SUMMARY_COLUMNS, chosen.c.total)
+        .join_from(incidents, chosen, incidents.c.incident_id == chosen.c.incident_id)
+        .order_by(*order_by)
+    )
+    rows = [dict(row) for row in (await conn.execute(page)).mappings()]
+    if rows:
+        total = int(rows[0]["total"])
+    elif offset == 0:
+        total = 0
+    else:  # a page past the end says nothing about the total: count
+        count = select(func.count()).select_from(incidents).where(*conditions)
+        total = int((await conn.execute(count)).scalar_one())
+    for row in rows:
+        del row["total"]
+    return rows, total
 
 
 async def get_incident(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> Row | None:
@@ -221,7 +221,7 @@ def _run_incident_ids(tenant_id: str, run_id: str) -> Any:
 
 async def incidents_for_run(
     conn: AsyncConnection, tenant_id: str, run_id: str, limit: int, offset: int
-) -> tuple[list[Row], int]:
+) -> tuple[list[dict[Any, Any]], int]:
     """Incidents with an event of the run (newest first), and their total."""
     ids = _run_incident_ids(tenant_id, run_id)
     conditions = [incidents.c.tenant_id == tenant_id, incidents.c.incident_id.in_(select(ids))]

@@ -13,10 +13,10 @@ from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import connection
+from api.deps import AS_OF_READ, connection, watermark_column
 from api.errors import invalid_parameter, not_found, unauthorized
 from domain.contracts import TENANT_PATTERN
-from storage.keys import find_key
+from storage.keys import find_key_with
 
 bearer = HTTPBearer(auto_error=False, description="An incidentflow API key: `ifk_<id>_<secret>`.")
 
@@ -40,9 +40,12 @@ async def tenant_scope(
     """The tenant this request reads. Raises ApiError 401, 404 or 422 as described above."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
-    scope = await find_key(conn, credentials.credentials)
-    if scope is None:
+    conn.info.pop(AS_OF_READ, None)
+    found = await find_key_with(conn, credentials.credentials, watermark_column())
+    if found is None:
         raise unauthorized()
+    scope, (watermark,) = found
+    conn.info[AS_OF_READ] = watermark
     if scope.tenant_id is not None:
         if tenant_id is not None and tenant_id != scope.tenant_id:
             raise not_found("no such tenant")

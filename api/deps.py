@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.schema import ingest_partitions
@@ -30,9 +30,26 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+AS_OF_READ = "incidentflow.as_of"
+"""Key in `conn.info` under which `tenant_scope` leaves the watermark it read with the key."""
+
+
+def watermark_column() -> ColumnElement[datetime]:
+    """The minimum non-null ingest watermark, as a scalar subquery."""
+    return select(func.min(ingest_partitions.c.watermark)).scalar_subquery()
+
+
 async def as_of(conn: AsyncConnection) -> datetime:
-    """The minimum non-null ingest watermark, or the current time if there is none."""
-    watermark = (await conn.execute(select(func.min(ingest_partitions.c.watermark)))).scalar()
+    """The minimum non-null ingest watermark, or the current time if there is none.
+
+    Authentication reads it in the same round trip as the key and leaves it in `conn.info`;
+    it is taken from there once (the connection goes back to the pool after the request),
+    else read here.
+    """
+    if AS_OF_READ in conn.info:
+        watermark = conn.info.pop(AS_OF_READ)
+    else:
+        watermark = (await conn.execute(select(watermark_column()))).scalar()
     return watermark if watermark is not None else datetime.now(UTC)
 
 

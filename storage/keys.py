@@ -13,8 +13,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import api_keys
@@ -82,16 +83,26 @@ async def create_key(
 
 async def find_key(conn: AsyncConnection, key: str) -> KeyScope | None:
     """The scope of `key` if it is stored and not revoked, else None."""
+    found = await find_key_with(conn, key)
+    return found[0] if found else None
+
+
+async def find_key_with(
+    conn: AsyncConnection, key: str, *also: ColumnElement[Any]
+) -> tuple[KeyScope, tuple[Any, ...]] | None:
+    """`find_key`, also selecting the scalar expressions `also` in the same round trip."""
     if not key.startswith(f"{PREFIX}_"):
         return None
     row = (
         await conn.execute(
-            select(api_keys.c.key_id, api_keys.c.tenant_id).where(
+            select(api_keys.c.key_id, api_keys.c.tenant_id, *also).where(
                 api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
             )
         )
     ).first()
-    return KeyScope(key_id=row.key_id, tenant_id=row.tenant_id) if row else None
+    if row is None:
+        return None
+    return KeyScope(key_id=row[0], tenant_id=row[1]), tuple(row[2:])
 
 
 async def list_keys(conn: AsyncConnection) -> list[KeyInfo]:

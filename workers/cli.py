@@ -143,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ConnectionError, TimeoutError) as error:
         return _fail(args.command, f"{type(error).__name__}: {error}", 1)
     except Exception as error:
+        from workers.topics import TopicLayoutError
+
+        if isinstance(error, TopicLayoutError):  # e.g. input topics with unequal partitions
+            return _fail(args.command, str(error), 1)
         if type(error).__module__.startswith("aiokafka"):  # e.g. the broker is unreachable
             return _fail(args.command, f"Kafka error: {error}", 1)
         if type(error).__name__ == "OperationalError":  # sqlalchemy/psycopg: no database there

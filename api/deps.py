@@ -7,6 +7,7 @@ API is measured back from it, never from the wall clock.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -34,8 +35,9 @@ AS_OF_READ = "incidentflow.as_of"
 """Key in `conn.info` under which `tenant_scope` leaves the watermark it read with the key."""
 
 
+@functools.cache
 def watermark_column() -> ColumnElement[datetime]:
-    """The minimum non-null ingest watermark, as a scalar subquery."""
+    """The minimum non-null ingest watermark, as a scalar subquery (one object, reused)."""
     return select(func.min(ingest_partitions.c.watermark)).scalar_subquery()
 
 

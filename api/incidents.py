@@ -111,11 +111,7 @@ async def list_incidents(
     )  # fmt: skip
     sort = sort_by or default_sort(topic)
     rows, total = await queries.list_incidents(
-        conn,
-        queries.incident_conditions(tenant, filters, now),
-        queries.sort_keys(sort, sort_order),
-        limit,
-        offset,
+        conn, tenant, filters, now, (sort, sort_order), limit, offset
     )
     page = page_of(total, offset, len(rows))
     return IncidentList(

@@ -6,15 +6,18 @@ events (by `incident_id`) and to one run (`ix_*_tenant_run`).
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
+    bindparam,
     case,
     cast,
     extract,
@@ -59,39 +62,47 @@ def severity_rank() -> ColumnElement[int]:
     return case(SEVERITY_RANK, value=incidents.c.severity, else_=-1)
 
 
-def _topic_conditions(filters: IncidentFilters, as_of: datetime) -> list[ColumnElement[bool]]:
+# Filters compared with `==` and the range bounds, by `IncidentFilters` field name.
+_EQUAL = ("severity", "category", "cause_type", "trigger_type", "is_synthetic")
+_BOUNDS = {
+    "started_after": (incidents.c.started_at, ">="),
+    "started_before": (incidents.c.started_at, "<="),
+    "resolved_after": (incidents.c.resolved_at, ">="),
+    "resolved_before": (incidents.c.resolved_at, "<="),
+}
+
+
+def _topic_conditions(topic: Topic | None) -> list[ColumnElement[bool]]:
     c = incidents.c
-    if filters.topic is Topic.ACTIVE:
+    if topic is Topic.ACTIVE:
         return [c.lifecycle_state.in_(OPEN_STATES)]
-    if filters.topic is Topic.RESOLVED:
+    if topic is Topic.RESOLVED:
         return [c.lifecycle_state == "RESOLVED"]
-    if filters.topic is Topic.HISTORICAL:
-        cutoff = as_of - timedelta(days=filters.retention_days)
-        return [c.lifecycle_state == "RESOLVED", c.resolved_at < cutoff]
+    if topic is Topic.HISTORICAL:
+        return [c.lifecycle_state == "RESOLVED", c.resolved_at < bindparam("cutoff")]
     return []
 
 
-def incident_conditions(
-    tenant_id: str, filters: IncidentFilters, as_of: datetime
-) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of a list query."""
+def _conditions(topic: Topic | None, present: frozenset[str]) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a listing; each value is a bind parameter named after its filter."""
     c = incidents.c
-    conditions = [c.tenant_id == tenant_id, *_topic_conditions(filters, as_of)]
-    equal = {
-        c.severity: filters.severity,
-        c.category: filters.category,
-        c.cause_type: filters.cause_type,
-        c.trigger_type: filters.trigger_type,
-        c.is_synthetic: filters.is_synthetic,
-    }
-    conditions += [column == value for column, value in equal.items() if value is not None]
-    bounds = [
-        (c.started_at >= filters.started_after) if filters.started_after else None,
-        (c.started_at <= filters.started_before) if filters.started_before else None,
-        (c.resolved_at >= filters.resolved_after) if filters.resolved_after else None,
-        (c.resolved_at <= filters.resolved_before) if filters.resolved_before else None,
-    ]
-    return conditions + [bound for bound in bounds if bound is not None]
+    conditions = [c.tenant_id == bindparam("tenant_id"), *_topic_conditions(topic)]
+    conditions += [c[name] == bindparam(name) for name in _EQUAL if name in present]
+    for name, (column, operator) in _BOUNDS.items():
+        if name in present:
+            bound = bindparam(name, type_=column.type)
+            conditions.append(column >= bound if operator == ">=" else column <= bound)
+    return conditions
+
+
+def _parameters(tenant_id: str, filters: IncidentFilters, as_of: datetime) -> dict[str, Any]:
+    """The bind parameters of a listing: the tenant, the cutoff, and every filter that is set."""
+    values = {name: getattr(filters, name) for name in (*_EQUAL, *_BOUNDS)}
+    parameters = {name: value for name, value in values.items() if value is not None}
+    parameters["tenant_id"] = tenant_id
+    if filters.topic is Topic.HISTORICAL:
+        parameters["cutoff"] = as_of - timedelta(days=filters.retention_days)
+    return parameters
 
 
 def sort_keys(sort: SortField, order: SortOrder) -> list[Any]:
@@ -107,25 +118,23 @@ def sort_keys(sort: SortField, order: SortOrder) -> list[Any]:
 SUMMARY_COLUMNS = [incidents.c[name] for name in IncidentSummary.model_fields]
 
 
-async def list_incidents(
-    conn: AsyncConnection,
-    conditions: Sequence[ColumnElement[bool]],
-    order_by: Sequence[Any],
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[Any, Any]], int]:
-    """One page of incident summaries and the total matching `conditions`, in one query.
+Paged = tuple[Select[Any], Select[Any]]
+"""A page statement (summaries and `total`; bind parameters `limit` and `offset`) and a count."""
 
-    The page's ids and the total are taken from `ix_incidents_tenant_state_listing` alone (it
-    covers every filter and sort column; `count(*) OVER ()` counts before the LIMIT); only the
-    page's rows are then read from the table.
+
+def _paged(conditions: list[ColumnElement[bool]], order_by: list[Any]) -> Paged:
+    """The page and count statements of the incidents matching `conditions`.
+
+    The page's ids and the total come from `ix_incidents_tenant_state_listing` alone where it
+    covers the conditions (it covers every filter and sort column of a listing; `count(*) OVER
+    ()` counts before the LIMIT); only the page's rows are then read from the table.
     """
     chosen = (
         select(incidents.c.incident_id, func.count().over().label("total"))
         .where(*conditions)
         .order_by(*order_by)
-        .limit(limit)
-        .offset(offset)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
         .subquery()
     )
     page = (
@@ -133,17 +142,51 @@ async def list_incidents(
         .join_from(incidents, chosen, incidents.c.incident_id == chosen.c.incident_id)
         .order_by(*order_by)
     )
-    rows = [dict(row) for row in (await conn.execute(page)).mappings()]
+    return page, select(func.count()).select_from(incidents).where(*conditions)
+
+
+async def _page(
+    conn: AsyncConnection, paged: Paged, parameters: dict[str, Any], limit: int, offset: int
+) -> tuple[list[dict[Any, Any]], int]:
+    page, count = paged
+    result = await conn.execute(page, {**parameters, "limit": limit, "offset": offset})
+    rows = [dict(row) for row in result.mappings()]
     if rows:
         total = int(rows[0]["total"])
     elif offset == 0:
         total = 0
     else:  # a page past the end says nothing about the total: count
-        count = select(func.count()).select_from(incidents).where(*conditions)
-        total = int((await conn.execute(count)).scalar_one())
+        total = int((await conn.execute(count, parameters)).scalar_one())
     for row in rows:
         del row["total"]
     return rows, total
+
+
+# The statements below are built once per shape and reused: a reused statement object skips
+# SQLAlchemy's per-request construction and cache-key work, a third of a listing's CPU in the
+# API process when they were built per request. Values are bind parameters.
+
+
+@functools.lru_cache(maxsize=256)
+def _listing(
+    topic: Topic | None, present: frozenset[str], sort: SortField, order: SortOrder
+) -> Paged:
+    return _paged(_conditions(topic, present), sort_keys(sort, order))
+
+
+async def list_incidents(
+    conn: AsyncConnection,
+    tenant_id: str,
+    filters: IncidentFilters,
+    as_of: datetime,
+    sort: tuple[SortField, SortOrder],
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[Any, Any]], int]:
+    """One page of the tenant's incident summaries matching `filters`, and their total."""
+    parameters = _parameters(tenant_id, filters, as_of)
+    paged = _listing(filters.topic, frozenset(parameters), *sort)
+    return await _page(conn, paged, parameters, limit, offset)
 
 
 async def get_incident(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> Row | None:
@@ -208,25 +251,31 @@ async def incident_events(
     return [loaded[(type_, event_id)] for type_, event_id in page], total
 
 
-def _run_incident_ids(tenant_id: str, run_id: str) -> Any:
-    return union(
+@functools.cache
+def _run_listing() -> Paged:
+    run_incident_ids = union(
         *(
             select(t.c.incident_id).where(
-                t.c.tenant_id == tenant_id, t.c.run_id == run_id, t.c.incident_id.is_not(None)
+                t.c.tenant_id == bindparam("tenant_id"),
+                t.c.run_id == bindparam("run_id"),
+                t.c.incident_id.is_not(None),
             )
             for t in EVENT_TABLES.values()
         )
     ).subquery("run_incidents")
+    conditions = [
+        incidents.c.tenant_id == bindparam("tenant_id"),
+        incidents.c.incident_id.in_(select(run_incident_ids)),
+    ]
+    return _paged(conditions, [incidents.c.started_at.desc(), incidents.c.incident_id.desc()])
 
 
 async def incidents_for_run(
     conn: AsyncConnection, tenant_id: str, run_id: str, limit: int, offset: int
 ) -> tuple[list[dict[Any, Any]], int]:
     """Incidents with an event of the run (newest first), and their total."""
-    ids = _run_incident_ids(tenant_id, run_id)
-    conditions = [incidents.c.tenant_id == tenant_id, incidents.c.incident_id.in_(select(ids))]
-    order = [incidents.c.started_at.desc(), incidents.c.incident_id.desc()]
-    return await list_incidents(conn, conditions, order, limit, offset)
+    parameters = {"tenant_id": tenant_id, "run_id": run_id}
+    return await _page(conn, _run_listing(), parameters, limit, offset)
 
 
 async def count_events(conn: AsyncConnection, tenant_id: str, incident_id: uuid.UUID) -> int:

@@ -9,13 +9,14 @@ ops key (may name any tenant).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import api_keys
@@ -87,19 +88,26 @@ async def find_key(conn: AsyncConnection, key: str) -> KeyScope | None:
     return found[0] if found else None
 
 
+@functools.cache
+def _lookup(also: tuple[ColumnElement[Any], ...]) -> Select[Any]:
+    """The lookup statement for `also`, built once: it runs on every API request, and a reused
+    statement skips SQLAlchemy's per-execution construction and cache-key work."""
+    return select(api_keys.c.key_id, api_keys.c.tenant_id, *also).where(
+        api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
+    )
+
+
 async def find_key_with(
     conn: AsyncConnection, key: str, *also: ColumnElement[Any]
 ) -> tuple[KeyScope, tuple[Any, ...]] | None:
-    """`find_key`, also selecting the scalar expressions `also` in the same round trip."""
+    """`find_key`, also selecting the scalar expressions `also` in the same round trip.
+
+    Pass the same expression objects on every call (see `_lookup`).
+    """
     if not key.startswith(f"{PREFIX}_"):
         return None
-    row = (
-        await conn.execute(
-            select(api_keys.c.key_id, api_keys.c.tenant_id, *also).where(
-                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    result = await conn.execute(_lookup(also), {"key_hash": hash_key(key)})
+    row = result.first()
     if row is None:
         return None
     return KeyScope(key_id=row[0], tenant_id=row[1]), tuple(row[2:])

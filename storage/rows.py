@@ -16,8 +16,20 @@ from typing import Any
 from domain.incidents import Incident, LifecycleState, breakdown_from_json, breakdown_json
 
 
-def incident_row(incident: Incident, partition: int) -> dict[str, Any]:
-    """The `incidents` row for `incident` stored on Kafka partition `partition`."""
+def incident_row(
+    incident: Incident,
+    partition: int,
+    *,
+    lists_from: tuple[int, int] = (0, 0),
+    breakdown: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `incidents` row for `incident` stored on Kafka partition `partition`.
+
+    `lists_from` cuts `related_call_ids` and `run_ids` to their tails from those positions (for
+    appending to a stored row). `breakdown` is `breakdown_json(incident.breakdown)` if the caller
+    already has it: the ingest worker computes it once for the row and the change message.
+    """
+    calls_from, runs_from = lists_from
     return {
         "incident_id": incident.incident_id,
         "partition": partition,
@@ -39,13 +51,13 @@ def incident_row(incident: Incident, partition: int) -> dict[str, Any]:
         "resolved_by": incident.resolved_by,
         "resolution_method": incident.resolution_method,
         "calls_affected": incident.calls_affected,
-        "related_call_ids": list(incident.related_call_ids),
-        "run_ids": list(incident.run_ids),
+        "related_call_ids": incident.related_call_ids[calls_from:],
+        "run_ids": incident.run_ids[runs_from:],
         "cost_usd": incident.cost_usd,
         "reopen_count": incident.reopen_count,
         "absorbed": {trigger: dict(counts) for trigger, counts in incident.absorbed.items()},
         "is_synthetic": incident.is_synthetic,
-        "breakdown": breakdown_json(incident.breakdown),
+        "breakdown": breakdown_json(incident.breakdown) if breakdown is None else breakdown,
         "version": incident.version,
     }
 

@@ -106,21 +106,17 @@ def build_batch(
 def _freeze(feed: PartitionFeed, batch: Batch) -> PartitionEffects:
     changes = feed.aggregator.take_changes()
     incidents = list(changes.incidents.values())
-    batch.changes.extend(
-        (incident.tenant_id.encode(), change_message(incident)) for incident in incidents
-    )
     rows: list[dict[str, Any]] = []
     appended: list[dict[str, Any]] = []
     for incident in incidents:
-        row = incident_row(incident, feed.partition)
+        snapshot = incident.snapshot()
+        batch.changes.append((incident.tenant_id.encode(), change_message(snapshot)))
         # The id lists only grow: a stored incident gets just their new tail, not up to M ids.
         stored = feed.stored_sizes.get(incident.incident_id)
-        if stored is None:
-            rows.append(row)
-        else:
-            row["related_call_ids"] = row["related_call_ids"][stored[0] :]
-            row["run_ids"] = row["run_ids"][stored[1] :]
-            appended.append(row)
+        row = incident_row(
+            incident, feed.partition, lists_from=stored or (0, 0), breakdown=snapshot["breakdown"]
+        )
+        (rows if stored is None else appended).append(row)
         feed.stored_sizes[incident.incident_id] = (
             len(incident.related_call_ids),
             len(incident.run_ids),

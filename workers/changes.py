@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 
-from domain.incidents import Incident
 from storage.ingest_store import BatchEffects, DeadLetterRow
 
 
@@ -46,9 +46,9 @@ class IngestStats:
         self.incident_changes += sum(len(effects.incident_ids) for effects in batch.partitions)
 
 
-def change_message(incident: Incident) -> bytes:
-    """The `incident.changes` value: the incident snapshot with its version."""
-    return orjson.dumps(incident.snapshot())
+def change_message(snapshot: dict[str, Any]) -> bytes:
+    """The `incident.changes` value: an incident's `snapshot()`, which holds its version."""
+    return orjson.dumps(snapshot)
 
 
 def dead_letter_headers(row: DeadLetterRow) -> list[tuple[str, bytes]]:

@@ -328,7 +328,7 @@ class IngestWorker:
             await self._producer.send(
                 self._settings.changes_topic,
                 key=incident.tenant_id.encode(),
-                value=change_message(incident),
+                value=change_message(incident.snapshot()),
             )
         log.info(
             "partition %d loaded: %d incidents, watermark %s",

@@ -10,11 +10,12 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import analytics, costs, health, history, incidents
 from api.errors import install_error_handlers
+from api.params import reject_unknown_parameters
 from api.telemetry import MetricsMiddleware, RequestMetrics
 from storage.engine import create_async_db_engine
 from workers.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # a JSON 404, not a redirect without a body
+        dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
     if engine is not None:

@@ -117,6 +117,9 @@ async def test_an_ops_key_must_name_a_tenant(api: Client) -> None:
         ("/v1/incidents/metrics", {"window_days": 91}, "window_days"),
         ("/v1/incidents/not-a-uuid", {}, "incident_id"),
         ("/v1/incidents/{a1}/events", {"limit": 1000}, "limit"),
+        ("/v1/incidents", {"sort": "severity"}, "sort"),  # unknown: sort_by was meant
+        ("/v1/incidents/{a1}", {"limit": 5}, "limit"),
+        ("/v1/costs/summary", {"period": "7d", "window_days": 7}, "window_days"),
     ],
 )
 async def test_bad_parameters_are_422_naming_the_field(

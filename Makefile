@@ -32,11 +32,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Ingest: 300,000 events, one then two worker processes, against a raw aiokafka consume.
+## Ingest: 300,000 events, one then two worker processes (then with larger batches), against a
+## raw aiokafka consume.
 ## Read API: 1,000,000 incidents, p50/p99 and requests/s per endpoint against /healthz.
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench --events 300000
 	$(BIN)/python -m bench.ingest_bench --events 300000 --workers 2
+	$(BIN)/python -m bench.ingest_bench --events 300000 --workers 2 --max-batch 20000
 	$(BIN)/python -m bench.api_bench --incidents 1000000
 
 clean:

@@ -133,7 +133,9 @@ def cpu_seconds(command: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def worker_rate(settings: Settings, expected: int, workers: int) -> float:
+async def worker_rate(
+    settings: Settings, expected: int, workers: int, max_batch: int | None
+) -> float:
     """Run `workers` ingest processes in one group; events/s from the first committed batch."""
     env = {
         **os.environ,
@@ -141,6 +143,7 @@ async def worker_rate(settings: Settings, expected: int, workers: int) -> float:
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
         "INCIDENTFLOW_IDLE_WATERMARK_ADVANCE": "false",
         "INCIDENTFLOW_CONSUMER_GROUP": settings.consumer_group,
+        **({"INCIDENTFLOW_INGEST_MAX_BATCH": str(max_batch)} if max_batch else {}),
     }
     command = [sys.executable, "-m", "workers", "ingest", "--stop-when-caught-up"]
     database_cpu, broker_cpu = cpu_seconds("postgres"), cpu_seconds("tansu")
@@ -170,7 +173,9 @@ async def worker_rate(settings: Settings, expected: int, workers: int) -> float:
         )
 
 
-async def bench(database_url: str, bootstrap: str, count: int, tenants: int, workers: int) -> None:
+async def bench(
+    database_url: str, bootstrap: str, count: int, tenants: int, workers: int, max_batch: int | None
+) -> None:
     settings = Settings(
         DATABASE_URL=database_url,
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
@@ -188,13 +193,14 @@ async def bench(database_url: str, bootstrap: str, count: int, tenants: int, wor
     print(f"  producer: {published:,.0f} events/s", flush=True)
     baseline = await raw_consume(bootstrap, settings.failures_topic, count)
     print(f"  raw aiokafka consume (baseline): {baseline:,.0f} events/s", flush=True)
-    rate = await worker_rate(settings, count, workers)
+    rate = await worker_rate(settings, count, workers, max_batch)
     with psycopg.connect(database_url) as conn:
         incidents = conn.execute("select count(*) from incidents").fetchone()
         applied = conn.execute("select count(*) from llm_call_failures").fetchone()
     if not applied or applied[0] != count:
         raise SystemExit(f"{applied[0] if applied else 0:,} events applied, not {count:,}")
-    print(f"  ingest, {workers} worker process(es): {rate:,.0f} events/s")
+    batch = f"batches of {max_batch:,}" if max_batch else "default batches"
+    print(f"  ingest, {workers} worker process(es), {batch}: {rate:,.0f} events/s")
     print(f"  ratio ingest / raw consume: {rate / baseline:.3f}")
     print(f"  incidents: {incidents[0] if incidents else 0:,}")
 
@@ -204,11 +210,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--tenants", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="ingest processes in the group")
+    parser.add_argument(
+        "--max-batch", type=int, default=None, help="INCIDENTFLOW_INGEST_MAX_BATCH of the workers"
+    )
     args = parser.parse_args()
     mode = infra_mode_from_env()
     with provide_postgres(mode) as database_url, provide_broker(mode) as bootstrap:
         upgrade(database_url)
-        asyncio.run(bench(database_url, bootstrap, args.events, args.tenants, args.workers))
+        asyncio.run(
+            bench(database_url, bootstrap, args.events, args.tenants, args.workers, args.max_batch)
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -54,13 +55,24 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _defaults(kw: dict[str, Any]) -> dict[str, Any]:
+    """Pre-ping, and orjson for JSON columns: the standard library's encoder was a fifth of the
+    ingest worker's cost of writing an incident (its breakdown) on every batch."""
+    kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("json_serializer", _json_text)
+    kw.setdefault("json_deserializer", orjson.loads)
+    return kw
+
+
 def create_async_db_engine(url: str, **kw: Any) -> AsyncEngine:
     """A new AsyncEngine (psycopg 3) for `url`; keyword arguments go to `create_async_engine`."""
-    kw.setdefault("pool_pre_ping", True)
-    return create_async_engine(normalize_url(url), **kw)
+    return create_async_engine(normalize_url(url), **_defaults(kw))
 
 
 def create_sync_db_engine(url: str, **kw: Any) -> Engine:
     """A new Engine (psycopg 3) for `url`; keyword arguments go to `create_engine`."""
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(normalize_url(url), **kw)
+    return create_engine(normalize_url(url), **_defaults(kw))

@@ -115,7 +115,8 @@ def sort_keys(sort: SortField, order: SortOrder) -> list[Any]:
     return [direction.nulls_last(), tie]
 
 
-SUMMARY_COLUMNS = [incidents.c[name] for name in IncidentSummary.model_fields]
+SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
+SUMMARY_COLUMNS = [incidents.c[name] for name in SUMMARY_FIELDS]
 
 
 Paged = tuple[Select[Any], Select[Any]]
@@ -147,19 +148,20 @@ def _paged(conditions: list[ColumnElement[bool]], order_by: list[Any]) -> Paged:
 
 async def _page(
     conn: AsyncConnection, paged: Paged, parameters: dict[str, Any], limit: int, offset: int
-) -> tuple[list[dict[Any, Any]], int]:
+) -> tuple[list[dict[str, Any]], int]:
+    """The page's summaries as dicts of the `IncidentSummary` fields, and the total."""
     page, count = paged
     result = await conn.execute(page, {**parameters, "limit": limit, "offset": offset})
-    rows = [dict(row) for row in result.mappings()]
+    # Rows hold SUMMARY_COLUMNS in order, then the total: zip by position, not by key.
+    rows = result.all()
+    summaries = [dict(zip(SUMMARY_FIELDS, row, strict=False)) for row in rows]
     if rows:
-        total = int(rows[0]["total"])
+        total = int(rows[0][-1])
     elif offset == 0:
         total = 0
     else:  # a page past the end says nothing about the total: count
         total = int((await conn.execute(count, parameters)).scalar_one())
-    for row in rows:
-        del row["total"]
-    return rows, total
+    return summaries, total
 
 
 # The statements below are built once per shape and reused: a reused statement object skips

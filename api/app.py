@@ -6,7 +6,6 @@ No engine exists at import time: `create_app` takes one (tests) or creates it fr
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,9 +50,6 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
             isolation_level="AUTOCOMMIT",
         )
         app.state.engine = owned
-        # What exists now lives as long as the process: leave it out of every later collection,
-        # so a full collection walks only what requests create (shorter tail latencies).
-        gc.freeze()
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import psycopg
@@ -115,22 +116,55 @@ def committed_events(database_url: str, topic: str) -> int:
     return int(row[0]) if row else 0
 
 
-def cpu_seconds(command: str) -> float:
-    """CPU time so far of the processes whose name starts with `command`, with reaped children.
-
-    With the embedded defaults this reads the database (`postgres`) and broker (`tansu`) that
-    share the machine with the workers; 0 where /proc does not exist.
-    """
-    total = 0
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """pid -> (name, parent pid, CPU seconds including reaped children), from /proc (Linux)."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:  # the process ended while we looked
             continue
         name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if name.startswith(command):
-            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        found[int(stat.parent.name)] = (name, int(fields[1]), ticks / os.sysconf("SC_CLK_TCK"))
+    return found
+
+
+def cpu_seconds(database_url: str, command: str) -> float | None:
+    """CPU time so far of this run's embedded database (`postgres`) or broker (`tansu`).
+
+    The database is the postmaster whose `postmaster.pid` lies in the socket directory of
+    `database_url` (pgserver keeps it there) with its backends; the broker is this process's
+    `tansu` child. Other servers on the machine are not counted. None if not found.
+    """
+    processes = _processes()
+    if command == "postgres":
+        socket_dir = parse_qs(urlsplit(database_url).query).get("host", [""])[0]
+        pid_file = Path(socket_dir) / "postmaster.pid" if socket_dir else None
+        if pid_file is None or not pid_file.exists():
+            return None
+        roots = {int(pid_file.read_text().split()[0])}
+    else:
+        roots = {
+            pid
+            for pid, (name, parent, _) in processes.items()
+            if name.startswith(command) and parent == os.getpid()
+        }
+    if not roots:
+        return None
+
+    def inside(pid: int) -> bool:
+        while pid > 1:
+            if pid in roots:
+                return True
+            pid = processes[pid][1] if pid in processes else 0
+        return False
+
+    return sum(cpu for pid, (_, _, cpu) in processes.items() if inside(pid))
+
+
+def _spent(before: float | None, after: float | None) -> str:
+    return "n/a" if before is None or after is None else f"{after - before:.1f}s"
 
 
 async def worker_rate(
@@ -146,7 +180,8 @@ async def worker_rate(
         **({"INCIDENTFLOW_INGEST_MAX_BATCH": str(max_batch)} if max_batch else {}),
     }
     command = [sys.executable, "-m", "workers", "ingest", "--stop-when-caught-up"]
-    database_cpu, broker_cpu = cpu_seconds("postgres"), cpu_seconds("tansu")
+    database_url = settings.database_url or ""
+    database_cpu, broker_cpu = cpu_seconds(database_url, "postgres"), cpu_seconds("", "tansu")
     processes = [subprocess.Popen(command, env=env) for _ in range(workers)]
     first: float | None = None
     try:
@@ -167,8 +202,8 @@ async def worker_rate(
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(
             f"  CPU while ingesting: workers {usage.ru_utime + usage.ru_stime:.1f}s, database "
-            f"{cpu_seconds('postgres') - database_cpu:.1f}s, broker "
-            f"{cpu_seconds('tansu') - broker_cpu:.1f}s",
+            f"{_spent(database_cpu, cpu_seconds(database_url, 'postgres'))}, broker "
+            f"{_spent(broker_cpu, cpu_seconds('', 'tansu'))}",
             flush=True,
         )
 

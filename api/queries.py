@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    literal_column,
     or_,
     select,
     union,
@@ -34,7 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.models import IncidentSummary
 from api.params import SEVERITY_RANK, SortField, SortOrder, Topic
 from domain.metrics import SlaTargets
-from storage.schema import incident_timeline, incidents, llm_call_failures, policy_violations
+from storage.schema import (
+    SEVERITY_RANK_SQL,
+    incident_timeline,
+    incidents,
+    llm_call_failures,
+    policy_violations,
+)
 
 Row = Mapping[Any, Any]
 OPEN_STATES = ("ACTIVE", "ACKED")
@@ -58,8 +66,8 @@ class IncidentFilters:
 
 
 def severity_rank() -> ColumnElement[int]:
-    """The severity as its rank (low 0 ... critical 3)."""
-    return case(SEVERITY_RANK, value=incidents.c.severity, else_=-1)
+    """The severity as its rank (low 0 ... critical 3): the very expression an index holds."""
+    return literal_column(f"({SEVERITY_RANK_SQL})", Integer)
 
 
 # Filters compared with `==` and the range bounds, by `IncidentFilters` field name.
@@ -106,13 +114,21 @@ def _parameters(tenant_id: str, filters: IncidentFilters, as_of: datetime) -> di
 
 
 def sort_keys(sort: SortField, order: SortOrder) -> list[Any]:
-    """ORDER BY for `sort`: nulls last either way, ties broken by incident_id (stable pages)."""
+    """ORDER BY for `sort`: nulls last either way, ties broken by incident_id (stable pages).
+
+    NULLS LAST is written only for a column that can be null: on the others it would not match
+    the order of their indexes (PostgreSQL does not look at NOT NULL there).
+    """
     column: Any = severity_rank() if sort is SortField.SEVERITY else incidents.c[sort.value]
     direction = column.asc() if order is SortOrder.ASC else column.desc()
+    if sort is SortField.SEVERITY or not column.nullable:
+        first = direction
+    else:
+        first = direction.nulls_last()
     tie = (
         incidents.c.incident_id.asc() if order is SortOrder.ASC else incidents.c.incident_id.desc()
     )
-    return [direction.nulls_last(), tie]
+    return [first, tie]
 
 
 SUMMARY_FIELDS = tuple(IncidentSummary.model_fields)
@@ -126,24 +142,26 @@ Paged = tuple[Select[Any], Select[Any]]
 def _paged(conditions: list[ColumnElement[bool]], order_by: list[Any]) -> Paged:
     """The page and count statements of the incidents matching `conditions`.
 
-    The page's ids and the total come from `ix_incidents_tenant_state_listing` alone where it
-    covers the conditions (it covers every filter and sort column of a listing; `count(*) OVER
-    ()` counts before the LIMIT); only the page's rows are then read from the table.
+    The page's ids are chosen first, from an index in sort order where one fits (one lifecycle
+    state, a sort of `LISTING_SORTS` or started_at), else from `ix_incidents_tenant_state_listing`
+    alone; only their rows are then read. The total is counted apart in the same statement: a
+    `count(*) OVER ()` beside the LIMIT would make every page sort all matching rows.
     """
     chosen = (
-        select(incidents.c.incident_id, func.count().over().label("total"))
+        select(incidents.c.incident_id)
         .where(*conditions)
         .order_by(*order_by)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
         .subquery()
     )
+    count = select(func.count()).select_from(incidents).where(*conditions)
     page = (
-        select(*SUMMARY_COLUMNS, chosen.c.total)
+        select(*SUMMARY_COLUMNS, count.scalar_subquery().label("total"))
         .join_from(incidents, chosen, incidents.c.incident_id == chosen.c.incident_id)
         .order_by(*order_by)
     )
-    return page, select(func.count()).select_from(incidents).where(*conditions)
+    return page, count
 
 
 async def _page(

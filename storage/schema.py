@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, NUMERIC, TIMESTAMP, UUID
 
 from domain.contracts import Severity
-from domain.incidents import LifecycleState
+from domain.incidents import SEVERITY_RANK, LifecycleState
 
 metadata = MetaData()
 
@@ -55,6 +55,18 @@ LISTING_COLUMNS = (
 )  # fmt: skip
 """What `/v1/incidents` filters and sorts on: covered by an index, a page is chosen from the index
 alone and only its rows are read (a tenant's incidents lie on as many heap pages as rows)."""
+
+SEVERITY_RANK_SQL = (
+    "CASE severity "
+    + " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in SEVERITY_RANK.items())
+    + " ELSE -1 END"
+)
+"""The severity as its rank (low 0 ... critical 3), as SQL: lists sort by it, and an index holds it.
+Queries must use this exact text (constants, not parameters) for PostgreSQL to use the index."""
+
+LISTING_SORTS = ("calls_affected", "cost_usd", SEVERITY_RANK_SQL)
+"""Sorts of a listing with an index of their own per tenant and state (started_at has one
+already): a page of one state is then read in order and stops after LIMIT rows."""
 
 LIFECYCLE_STATES = [state.value for state in LifecycleState]
 SEVERITIES = [severity.value for severity in Severity]
@@ -105,7 +117,13 @@ incidents = Table(
         "lifecycle_state",
         postgresql_include=list(LISTING_COLUMNS),
     ),
-)
+    Index("ix_incidents_tenant_state_calls", "tenant_id", "lifecycle_state", "calls_affected",
+          "incident_id"),
+    Index("ix_incidents_tenant_state_cost", "tenant_id", "lifecycle_state", "cost_usd",
+          "incident_id"),
+    Index("ix_incidents_tenant_state_severity", "tenant_id", "lifecycle_state",
+          text(f"({SEVERITY_RANK_SQL})"), "incident_id"),
+)  # fmt: skip
 
 UNCOMPRESSED_INCIDENT_COLUMNS = ("related_call_ids", "run_ids", "breakdown", "absorbed")
 """Rewritten with the incident on every batch that touches it: stored out of line without

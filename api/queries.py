@@ -7,6 +7,7 @@ events (by `incident_id`) and to one run (`ix_*_tenant_run`).
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,10 +74,10 @@ def severity_rank() -> ColumnElement[int]:
 # Filters compared with `==` and the range bounds, by `IncidentFilters` field name.
 _EQUAL = ("severity", "category", "cause_type", "trigger_type", "is_synthetic")
 _BOUNDS = {
-    "started_after": (incidents.c.started_at, ">="),
-    "started_before": (incidents.c.started_at, "<="),
-    "resolved_after": (incidents.c.resolved_at, ">="),
-    "resolved_before": (incidents.c.resolved_at, "<="),
+    "started_after": (incidents.c.started_at, operator.ge),
+    "started_before": (incidents.c.started_at, operator.le),
+    "resolved_after": (incidents.c.resolved_at, operator.ge),
+    "resolved_before": (incidents.c.resolved_at, operator.le),
 }
 
 
@@ -96,10 +97,9 @@ def _conditions(topic: Topic | None, present: frozenset[str]) -> list[ColumnElem
     c = incidents.c
     conditions = [c.tenant_id == bindparam("tenant_id"), *_topic_conditions(topic)]
     conditions += [c[name] == bindparam(name) for name in _EQUAL if name in present]
-    for name, (column, operator) in _BOUNDS.items():
+    for name, (column, compare) in _BOUNDS.items():
         if name in present:
-            bound = bindparam(name, type_=column.type)
-            conditions.append(column >= bound if operator == ">=" else column <= bound)
+            conditions.append(compare(column, bindparam(name, type_=column.type)))
     return conditions
 
 

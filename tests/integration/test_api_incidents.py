@@ -84,6 +84,13 @@ async def test_filters(api: Client) -> None:
         started_before=(AS_OF - D).isoformat(),
     )
     assert set(ids(window)) == {data.id("r2"), data.id("r4")}
+    resolved = await get(
+        api,
+        "/v1/incidents",
+        resolved_after=(AS_OF - 6 * D).isoformat(),
+        resolved_before=(AS_OF - 2 * D).isoformat(),
+    )
+    assert set(ids(resolved)) == {data.id("r3"), data.id("r4")}
     by_trigger = await get(api, "/v1/incidents", trigger_type="budget_breach", category="x")
     assert by_trigger["total"] == 0
 

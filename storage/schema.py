@@ -316,6 +316,13 @@ processor_snapshots = Table(
 )
 """The last incident snapshot each processor applied: the base of its next difference."""
 
+HISTORY_ROLLUP_COLUMNS = (
+    "category", "severity", "cause_type", "started", "resolved", "resolution_seconds_sum",
+    "resolution_count", "cost_usd",
+)  # fmt: skip
+"""What the historical endpoints read of a tenant's hourly rollups: covered by an index, a window
+is read from it alone (a tenant's rollup rows lie on as many heap pages as rows)."""
+
 incident_rollups_hourly = Table(
     "incident_rollups_hourly",
     metadata,
@@ -337,6 +344,12 @@ incident_rollups_hourly = Table(
     Column("sla_met", Integer, nullable=False, server_default=ZERO),
     Column("sla_breached", Integer, nullable=False, server_default=ZERO),
     PrimaryKeyConstraint("tenant_id", "hour", "category", "severity", "cause_type", "trigger_type"),
+    Index(
+        "ix_incident_rollups_hourly_history",
+        "tenant_id",
+        "hour",
+        postgresql_include=list(HISTORY_ROLLUP_COLUMNS),
+    ),
 )
 """Per tenant and start hour (UTC) and the incident's current category, severity, cause and
 trigger: incidents started, acknowledged, resolved, their calls and cost, sums and counts of time

@@ -64,9 +64,13 @@ SEVERITY_RANK_SQL = (
 """The severity as its rank (low 0 ... critical 3), as SQL: lists sort by it, and an index holds it.
 Queries must use this exact text (constants, not parameters) for PostgreSQL to use the index."""
 
-LISTING_SORTS = ("calls_affected", "cost_usd", SEVERITY_RANK_SQL)
+LISTING_SORTS: dict[str, Any] = {
+    "calls": "calls_affected",
+    "cost": "cost_usd",
+    "severity": text(f"({SEVERITY_RANK_SQL})"),
+}
 """Sorts of a listing with an index of their own per tenant and state (started_at has one
-already): a page of one state is then read in order and stops after LIMIT rows."""
+already), by index name suffix: a page of one state is read in order, stopping after LIMIT rows."""
 
 METRICS_COLUMNS = ("lifecycle_state", "severity", "acked_at", "resolved_at")
 """What `/v1/incidents/metrics` reads of the incidents started in a window, beside started_at:
@@ -123,12 +127,11 @@ incidents = Table(
     ),
     Index("ix_incidents_tenant_started_metrics", "tenant_id", "started_at",
           postgresql_include=list(METRICS_COLUMNS)),
-    Index("ix_incidents_tenant_state_calls", "tenant_id", "lifecycle_state", "calls_affected",
-          "incident_id"),
-    Index("ix_incidents_tenant_state_cost", "tenant_id", "lifecycle_state", "cost_usd",
-          "incident_id"),
-    Index("ix_incidents_tenant_state_severity", "tenant_id", "lifecycle_state",
-          text(f"({SEVERITY_RANK_SQL})"), "incident_id"),
+    *(
+        Index(f"ix_incidents_tenant_state_{name}", "tenant_id", "lifecycle_state", sort,
+              "incident_id")
+        for name, sort in LISTING_SORTS.items()
+    ),
 )  # fmt: skip
 
 UNCOMPRESSED_INCIDENT_COLUMNS = ("related_call_ids", "run_ids", "breakdown", "absorbed")

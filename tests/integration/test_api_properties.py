@@ -60,10 +60,11 @@ def request_strategy(
     openapi: dict[str, Any], data: Dataset
 ) -> st.SearchStrategy[tuple[str, str, dict[str, Any], str]]:
     """(path template, concrete path, query parameters, who) over every documented GET path."""
-    # One path segment: no "/" and not a dot segment (a client would normalise those away).
-    segment = st.text(st.characters(exclude_characters="/"), min_size=1).filter(
-        lambda text: text not in (".", "..")
-    )
+    # One path segment: no "/" and not a dot segment (a client would normalise those away), and
+    # no lone surrogate (it has no UTF-8 form, so no client can send it).
+    segment = st.text(
+        st.characters(exclude_characters="/", exclude_categories=("Cs",)), min_size=1
+    ).filter(lambda text: text not in (".", ".."))
     known_ids = st.sampled_from([str(i.incident_id) for i in data.incidents.values()])
 
     @st.composite

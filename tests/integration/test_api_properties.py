@@ -31,10 +31,18 @@ def _resolve(schema: dict[str, Any], openapi: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def sendable_text(
+    exclude: str = "", min_size: int = 0, max_size: int | None = None
+) -> st.SearchStrategy[str]:
+    """Text a client can send: no lone surrogate, which has no UTF-8 form."""
+    characters = st.characters(exclude_characters=exclude, exclude_categories=("Cs",))
+    return st.text(characters, min_size=min_size, max_size=max_size)
+
+
 def value_strategy(schema: dict[str, Any], openapi: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values for one parameter: mostly valid for its schema, sometimes not."""
     schema = _resolve(_plain(schema), openapi)
-    junk = st.text(max_size=12)
+    junk = sendable_text(max_size=12)
     if "enum" in schema:
         return st.one_of(st.sampled_from(schema["enum"]), junk)
     kind = schema.get("type")
@@ -53,18 +61,15 @@ def value_strategy(schema: dict[str, Any], openapi: dict[str, Any]) -> st.Search
         return st.one_of(moments, near).map(datetime.isoformat) | junk
     if schema.get("format") == "uuid":
         return st.uuids().map(str) | junk
-    return st.text(max_size=schema.get("maxLength", 50) + 2)
+    return sendable_text(max_size=schema.get("maxLength", 50) + 2)
 
 
 def request_strategy(
     openapi: dict[str, Any], data: Dataset
 ) -> st.SearchStrategy[tuple[str, str, dict[str, Any], str]]:
     """(path template, concrete path, query parameters, who) over every documented GET path."""
-    # One path segment: no "/" and not a dot segment (a client would normalise those away), and
-    # no lone surrogate (it has no UTF-8 form, so no client can send it).
-    segment = st.text(
-        st.characters(exclude_characters="/", exclude_categories=("Cs",)), min_size=1
-    ).filter(lambda text: text not in (".", ".."))
+    # One path segment: no "/" and not a dot segment (a client would normalise those away).
+    segment = sendable_text(exclude="/", min_size=1).filter(lambda text: text not in (".", ".."))
     known_ids = st.sampled_from([str(i.incident_id) for i in data.incidents.values()])
 
     @st.composite

@@ -13,8 +13,8 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import analytics, costs, health, history, incidents
+from api.deps import reject_unknown_parameters
 from api.errors import install_error_handlers
-from api.params import reject_unknown_parameters
 from api.telemetry import MetricsMiddleware, RequestMetrics
 from storage.engine import create_async_db_engine
 from workers.settings import Settings

@@ -1,4 +1,5 @@
-"""FastAPI dependencies shared by every router: the database connection and `as_of`.
+"""FastAPI dependencies shared by every router: the database connection, `as_of`, and the
+rejection of query parameters a path does not declare.
 
 `as_of` is the event time up to which the tables are complete: the minimum non-null watermark
 over `ingest_partitions` (now() when no partition has one yet). Every window and retention of the
@@ -12,10 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.errors import invalid_parameter
 from storage.schema import ingest_partitions
 
 
@@ -62,3 +64,40 @@ Conn = Annotated[AsyncConnection, Depends(connection)]
 async def utc_as_of(conn: AsyncConnection) -> datetime:
     """`as_of` in UTC."""
     return (await as_of(conn)).astimezone(UTC)
+
+
+def _declared_query_parameters(app: FastAPI) -> dict[tuple[str, str], frozenset[str]]:
+    """(path template, method) -> the query parameters its OpenAPI operation declares."""
+    declared: dict[tuple[str, str], frozenset[str]] | None = getattr(
+        app.state, "query_parameters", None
+    )
+    if declared is None:
+        declared = {
+            (path, method): frozenset(
+                parameter["name"]
+                for parameter in operation.get("parameters", ())
+                if parameter["in"] == "query"
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+            for method, operation in operations.items()
+        }
+        app.state.query_parameters = declared
+    return declared
+
+
+async def reject_unknown_parameters(request: Request) -> None:
+    """A query parameter its path does not declare is a 422 naming it.
+
+    Otherwise a misspelt one (`sort=` for `sort_by=`) would be ignored and the answer would look
+    right. The declared names are read once from the OpenAPI schema.
+    """
+    path = getattr(request.scope.get("route"), "path", None)
+    if path is None:
+        return
+    declared = _declared_query_parameters(request.app).get((path, request.method.lower()))
+    if declared is None:
+        return
+    for name in request.query_params:
+        if name not in declared:
+            accepted = ", ".join(sorted(declared)) or "none"
+            raise invalid_parameter(name, f"unknown query parameter {name!r}; accepted: {accepted}")

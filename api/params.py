@@ -1,7 +1,7 @@
 """Query parameters of the incident endpoints and the pure helpers behind them.
 
 Everything here is independent of the database and of HTTP, so it is unit-tested directly:
-severity ranks, the default sort per topic, pagination arithmetic and range checks.
+the default sort per topic, pagination arithmetic and range checks.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Query
 
 from api.errors import invalid_parameter
-
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-"""Severities in increasing order: sorting by severity uses this rank, never the text."""
 
 
 class Topic(StrEnum):
@@ -98,40 +95,3 @@ TextFilter = Annotated[
     str | None,
     Query(min_length=1, max_length=200, pattern=NO_NUL, description="Exact match."),
 ]
-
-
-def _declared_query_parameters(app: FastAPI) -> dict[tuple[str, str], frozenset[str]]:
-    """(path template, method) -> the query parameters its OpenAPI operation declares."""
-    declared: dict[tuple[str, str], frozenset[str]] | None = getattr(
-        app.state, "query_parameters", None
-    )
-    if declared is None:
-        declared = {
-            (path, method): frozenset(
-                parameter["name"]
-                for parameter in operation.get("parameters", ())
-                if parameter["in"] == "query"
-            )
-            for path, operations in app.openapi().get("paths", {}).items()
-            for method, operation in operations.items()
-        }
-        app.state.query_parameters = declared
-    return declared
-
-
-async def reject_unknown_parameters(request: Request) -> None:
-    """A query parameter its path does not declare is a 422 naming it.
-
-    Otherwise a misspelt one (`sort=` for `sort_by=`) would be ignored and the answer would look
-    right. The declared names are read once from the OpenAPI schema.
-    """
-    path = getattr(request.scope.get("route"), "path", None)
-    if path is None:
-        return
-    declared = _declared_query_parameters(request.app).get((path, request.method.lower()))
-    if declared is None:
-        return
-    for name in request.query_params:
-        if name not in declared:
-            accepted = ", ".join(sorted(declared)) or "none"
-            raise invalid_parameter(name, f"unknown query parameter {name!r}; accepted: {accepted}")

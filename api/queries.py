@@ -35,7 +35,8 @@ from sqlalchemy.dialects.postgresql import BIGINT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.models import IncidentSummary
-from api.params import SEVERITY_RANK, SortField, SortOrder, Topic
+from api.params import SortField, SortOrder, Topic
+from domain.incidents import SEVERITY_RANK
 from domain.metrics import SlaTargets
 from storage.schema import (
     SEVERITY_RANK_SQL,

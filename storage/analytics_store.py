@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from domain.analytics import Contribution, Counters, Member, PatternMember, RowK
 from domain.metrics import SlaTargets
 from domain.patterns import DEFAULT_WINDOW_HOURS, detect_patterns
 from storage import schema
-from storage.ingest_store import DeadLetterRow
+from storage.ingest_store import DeadLetterRow, dead_letter_values
 
 COUNTER_TABLES: dict[str, Table] = {
     analytics.ROLLUPS: schema.incident_rollups_hourly,
@@ -323,18 +323,8 @@ async def _refresh_patterns(conn: AsyncConnection, ends: Mapping[str, datetime])
 
 
 async def _save_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterRow]) -> None:
+    # A change message without a value is kept with an empty payload, not a null one.
     await conn.execute(
         insert(schema.dead_letters).on_conflict_do_nothing(constraint="uq_dead_letters_source"),
-        [
-            {
-                "source_topic": row.source_topic,
-                "source_partition": row.source_partition,
-                "source_offset": row.source_offset,
-                "message_key": row.message_key,
-                "reason": row.reason,
-                "detail": row.detail,
-                "payload": (row.payload or b"")[: schema.MAX_DEAD_LETTER_PAYLOAD],
-            }
-            for row in rows
-        ],
+        [dead_letter_values(replace(row, payload=row.payload or b"")) for row in rows],
     )

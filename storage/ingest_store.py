@@ -53,6 +53,21 @@ class DeadLetterRow:
     payload: bytes | None
 
 
+def dead_letter_values(row: DeadLetterRow) -> dict[str, Any]:
+    """The `dead_letters` columns of `row`, its payload cut to what is kept (`received_at` is the
+    caller's, or the database's now())."""
+    payload = row.payload[: schema.MAX_DEAD_LETTER_PAYLOAD] if row.payload is not None else None
+    return {
+        "source_topic": row.source_topic,
+        "source_partition": row.source_partition,
+        "source_offset": row.source_offset,
+        "message_key": row.message_key,
+        "reason": row.reason,
+        "detail": row.detail,
+        "payload": payload,
+    }
+
+
 @dataclass(slots=True)
 class PartitionEffects:
     """What one batch changed on one partition, frozen: rows, not live incidents."""
@@ -245,7 +260,10 @@ class IngestStore:
                 insert(schema.dead_letters).on_conflict_do_nothing(
                     constraint="uq_dead_letters_source"
                 ),
-                [_dead_letter_dict(row, batch.received_at) for row in batch.dead_letters],
+                [
+                    {**dead_letter_values(row), "received_at": batch.received_at}
+                    for row in batch.dead_letters
+                ],
             )
             await _insert_many(conn, _offset_upsert(), _offset_rows(batch))
             await _insert_many(conn, _progress_upsert(), _progress_rows(batch))
@@ -386,20 +404,6 @@ def _command_rows(batch: BatchEffects) -> list[dict[str, Any]]:
         }
         for command in batch.commands
     ]
-
-
-def _dead_letter_dict(row: DeadLetterRow, received_at: datetime) -> dict[str, Any]:
-    payload = row.payload[: schema.MAX_DEAD_LETTER_PAYLOAD] if row.payload is not None else None
-    return {
-        "source_topic": row.source_topic,
-        "source_partition": row.source_partition,
-        "source_offset": row.source_offset,
-        "message_key": row.message_key,
-        "reason": row.reason,
-        "detail": row.detail,
-        "payload": payload,
-        "received_at": received_at,
-    }
 
 
 def _offset_rows(batch: BatchEffects) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -22,6 +22,7 @@ from storage.schema import UNCOMPRESSED_INCIDENT_COLUMNS, metadata
 from tests.support import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -57,6 +58,18 @@ def test_upgrade_twice_is_a_no_op(raw_database_url: str, engine: Engine) -> None
     assert is_current(raw_database_url)
 
 
+def _in_created_database(postgres_url: str, read: Callable[[str], T]) -> T:
+    """`read` of a fresh database built by `metadata.create_all`: what the migrations must equal
+    where `compare_metadata` does not look."""
+    with fresh_database(postgres_url) as reference_url:
+        reference = create_sync_db_engine(reference_url)
+        try:
+            metadata.create_all(reference)
+        finally:
+            reference.dispose()
+        return read(reference_url)
+
+
 def _not_an_expression_index(item: Any, name: Any, kind: str, reflected: bool, other: Any) -> bool:
     """Alembic compares an expression index by its text, which PostgreSQL reformats: those are
     compared by `test_indexes_match_metadata` instead."""
@@ -89,13 +102,7 @@ def _indexes(url: str) -> dict[str, str]:
 def test_indexes_match_metadata(raw_database_url: str, postgres_url: str) -> None:
     """Every index, expression indexes included, as PostgreSQL itself renders it."""
     upgrade(raw_database_url)
-    with fresh_database(postgres_url) as reference_url:
-        reference = create_sync_db_engine(reference_url)
-        try:
-            metadata.create_all(reference)
-        finally:
-            reference.dispose()
-        expected = _indexes(reference_url)
+    expected = _in_created_database(postgres_url, _indexes)
     assert "ix_incidents_tenant_state_severity" in expected
     assert _indexes(raw_database_url) == expected
 
@@ -114,13 +121,7 @@ def test_check_constraints_match_metadata(raw_database_url: str, postgres_url: s
     """compare_metadata ignores CHECK constraints: compare PostgreSQL's own rendering of them
     in a migrated database and in one built by `metadata.create_all`."""
     upgrade(raw_database_url)
-    with fresh_database(postgres_url) as reference_url:
-        reference = create_sync_db_engine(reference_url)
-        try:
-            metadata.create_all(reference)
-        finally:
-            reference.dispose()
-        expected = _check_constraints(reference_url)
+    expected = _in_created_database(postgres_url, _check_constraints)
     assert len(expected) == sum(
         isinstance(constraint, CheckConstraint)
         for table in metadata.tables.values()
@@ -256,12 +257,6 @@ def _column_storage(url: str) -> dict[tuple[str, str], str]:
 def test_column_storage_matches_metadata(raw_database_url: str, postgres_url: str) -> None:
     """compare_metadata ignores storage: the incident lists are uncompressed both ways."""
     upgrade(raw_database_url)
-    with fresh_database(postgres_url) as reference_url:
-        reference = create_sync_db_engine(reference_url)
-        try:
-            metadata.create_all(reference)
-        finally:
-            reference.dispose()
-        expected = _column_storage(reference_url)
+    expected = _in_created_database(postgres_url, _column_storage)
     assert {expected[("incidents", name)] for name in UNCOMPRESSED_INCIDENT_COLUMNS} == {"e"}
     assert _column_storage(raw_database_url) == expected

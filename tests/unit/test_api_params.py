@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from api.errors import ApiError
 from api.learnings import Resolved, format_duration, insights
-from api.params import SEVERITY_RANK, SortField, Topic, check_order, default_sort, page_of
+from api.params import SortField, Topic, check_order, default_sort, page_of
 from domain.contracts import Severity
+from domain.incidents import SEVERITY_RANK
 from storage.keys import PREFIX, hash_key, new_key
 
 

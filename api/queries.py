@@ -39,7 +39,9 @@ from api.params import SortField, SortOrder, Topic
 from domain.incidents import SEVERITY_RANK
 from domain.metrics import SlaTargets
 from storage.schema import (
+    LIFECYCLE_STATES,
     SEVERITY_RANK_SQL,
+    incident_counts,
     incident_timeline,
     incidents,
     llm_call_failures,
@@ -140,12 +142,15 @@ Paged = tuple[Select[Any], Select[Any]]
 """A page statement (summaries and `total`; bind parameters `limit` and `offset`) and a count."""
 
 
-def _paged(conditions: list[ColumnElement[bool]], order_by: list[Any]) -> Paged:
+def _paged(
+    conditions: list[ColumnElement[bool]], order_by: list[Any], count: Select[Any] | None = None
+) -> Paged:
     """The page and count statements of the incidents matching `conditions`.
 
     The page's ids are chosen first, from an index in sort order where one fits (one lifecycle
     state, a sort of `LISTING_SORTS` or started_at), else from `ix_incidents_tenant_state_listing`
-    alone; only their rows are then read. The total is counted apart in the same statement: a
+    alone; only their rows are then read. The total is `count` if given (it must count exactly
+    the incidents matching `conditions`), else counted apart in the same statement: a
     `count(*) OVER ()` beside the LIMIT would make every page sort all matching rows.
     """
     chosen = (
@@ -156,7 +161,8 @@ def _paged(conditions: list[ColumnElement[bool]], order_by: list[Any]) -> Paged:
         .offset(bindparam("offset"))
         .subquery()
     )
-    count = select(func.count()).select_from(incidents).where(*conditions)
+    if count is None:
+        count = select(func.count()).select_from(incidents).where(*conditions)
     page = (
         select(*SUMMARY_COLUMNS, count.scalar_subquery().label("total"))
         .join_from(incidents, chosen, incidents.c.incident_id == chosen.c.incident_id)
@@ -188,11 +194,31 @@ async def _page(
 # API process when they were built per request. Values are bind parameters.
 
 
+TOPIC_STATES: dict[Topic | None, tuple[str, ...]] = {
+    None: tuple(LIFECYCLE_STATES),
+    Topic.ACTIVE: OPEN_STATES,
+    Topic.RESOLVED: ("RESOLVED",),
+}
+"""The lifecycle states of a topic that no time bound narrows (historical has one)."""
+
+
+def _kept_count(states: tuple[str, ...]) -> Select[Any]:
+    """The tenant's incidents in `states`, from `incident_counts` (kept by triggers): a few rows
+    read, however many incidents the tenant has."""
+    c = incident_counts.c
+    return select(func.coalesce(func.sum(c.incidents), 0)).where(
+        c.tenant_id == bindparam("tenant_id"), c.lifecycle_state.in_(states)
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _listing(
     topic: Topic | None, present: frozenset[str], sort: SortField, order: SortOrder
 ) -> Paged:
-    return _paged(_conditions(topic, present), sort_keys(sort, order))
+    # Only the tenant and the topic's states narrow a listing without filters: its total is kept.
+    unfiltered = present == {"tenant_id"} and topic in TOPIC_STATES
+    count = _kept_count(TOPIC_STATES[topic]) if unfiltered else None
+    return _paged(_conditions(topic, present), sort_keys(sort, order), count)
 
 
 async def list_incidents(

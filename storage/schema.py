@@ -146,6 +146,59 @@ for _name in UNCOMPRESSED_INCIDENT_COLUMNS:
     )
 
 
+incident_counts = Table(
+    "incident_counts",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("lifecycle_state", Text, nullable=False),
+    Column("incidents", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "lifecycle_state"),
+)
+"""How many incidents each tenant has in each lifecycle state, kept exact by triggers on
+`incidents` whoever writes it: a listing's total without counting a tenant's incidents (which
+grew with the tenant: 1.5 ms of database time per page at 4,000 resolved incidents)."""
+
+COUNT_INCIDENTS_FUNCTION = """
+CREATE OR REPLACE FUNCTION count_incidents() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM incident_counts;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE incident_counts SET incidents = incidents - 1
+        WHERE tenant_id = OLD.tenant_id AND lifecycle_state = OLD.lifecycle_state;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO incident_counts AS counted (tenant_id, lifecycle_state, incidents)
+        VALUES (NEW.tenant_id, NEW.lifecycle_state, 1)
+        ON CONFLICT (tenant_id, lifecycle_state)
+        DO UPDATE SET incidents = counted.incidents + 1;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+"""The trigger function behind `incident_counts` (migration 0008 holds the same text)."""
+
+COUNT_INCIDENTS_TRIGGERS = (
+    "CREATE TRIGGER incidents_counted_on_insert_or_delete AFTER INSERT OR DELETE ON incidents"
+    " FOR EACH ROW EXECUTE FUNCTION count_incidents()",
+    # Only a change of state moves a count: the ingest worker rewrites every touched incident on
+    # every batch, and the WHEN keeps those rewrites from calling the function.
+    "CREATE TRIGGER incidents_counted_on_state_change"
+    " AFTER UPDATE OF tenant_id, lifecycle_state ON incidents FOR EACH ROW"
+    " WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id"
+    " OR OLD.lifecycle_state IS DISTINCT FROM NEW.lifecycle_state)"
+    " EXECUTE FUNCTION count_incidents()",
+    "CREATE TRIGGER incidents_counted_on_truncate AFTER TRUNCATE ON incidents"
+    " FOR EACH STATEMENT EXECUTE FUNCTION count_incidents()",
+)
+
+for _statement in (COUNT_INCIDENTS_FUNCTION, *COUNT_INCIDENTS_TRIGGERS):
+    event.listen(incidents, "after_create", DDL(_statement))  # type: ignore[no-untyped-call]
+
+
 incident_keys = Table(
     "incident_keys",
     metadata,

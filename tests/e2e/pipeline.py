@@ -128,6 +128,8 @@ class Tables:
     dead_letters: Counter[tuple[str, int, int, str]]
     timeline: Counter[tuple[str, str, str, str]]
     commands: set[str]
+    state_counts: Counter[tuple[str, str]]
+    """`incident_counts` (kept by triggers), or the expected count per tenant and state."""
 
 
 def read_tables(database_url: str) -> Tables:
@@ -150,7 +152,13 @@ def read_tables(database_url: str) -> Tables:
             for row in conn.execute("SELECT * FROM incident_timeline")
         )
         commands = {row["command_id"] for row in conn.execute("SELECT * FROM incident_commands")}
-    return Tables(incidents, events, dead, timeline, commands)
+        state_counts = Counter(
+            {
+                (row["tenant_id"], row["lifecycle_state"]): row["incidents"]
+                for row in conn.execute("SELECT * FROM incident_counts WHERE incidents <> 0")
+            }
+        )
+    return Tables(incidents, events, dead, timeline, commands, state_counts)
 
 
 def expected_tables(replay: Replay, topics: Topics) -> Tables:
@@ -167,6 +175,10 @@ def expected_tables(replay: Replay, topics: Topics) -> Tables:
             for entry in replay.timeline
         ),
         commands=set(replay.applied_commands),
+        state_counts=Counter(
+            (incident.tenant_id, incident.lifecycle_state.value)
+            for incident in replay.incidents.values()
+        ),
     )
 
 
@@ -191,6 +203,7 @@ def assert_same_tables(actual: Tables, expected: Tables) -> None:
     assert actual.dead_letters == expected.dead_letters
     assert actual.timeline == expected.timeline
     assert actual.commands == expected.commands
+    assert actual.state_counts == expected.state_counts
 
 
 def new_prefix() -> str:

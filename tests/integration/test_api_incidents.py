@@ -40,6 +40,8 @@ async def test_topics_select_by_state_and_retention(api: Client) -> None:
     assert ids(active) == [data.id(n) for n in ("a3", "a1", "a2")]  # started_at desc
     resolved = await get(api, "/v1/incidents", topic="resolved")
     assert ids(resolved) == [data.id(n) for n in ("r2", "r4", "r3", "r1")]  # resolved_at desc
+    # Unfiltered totals come from incident_counts, other tenants' incidents not among them.
+    assert (active["total"], resolved["total"]) == (3, 4)
     historical = await get(api, "/v1/incidents", topic="historical")
     assert ids(historical) == [data.id("r1")]
     assert historical["filters_applied"]["retention_days"] == 30

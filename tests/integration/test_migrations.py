@@ -260,3 +260,22 @@ def test_column_storage_matches_metadata(raw_database_url: str, postgres_url: st
     expected = _in_created_database(postgres_url, _column_storage)
     assert {expected[("incidents", name)] for name in UNCOMPRESSED_INCIDENT_COLUMNS} == {"e"}
     assert _column_storage(raw_database_url) == expected
+
+
+def _triggers(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as connection:
+        triggers = connection.execute(
+            "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"
+        ).fetchall()
+        functions = connection.execute(
+            "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        ).fetchall()
+    return dict(triggers) | {f"function {name}": source.strip() for name, source in functions}
+
+
+def test_triggers_match_metadata(raw_database_url: str, postgres_url: str) -> None:
+    """compare_metadata ignores triggers and functions: `incident_counts` is kept the same way."""
+    upgrade(raw_database_url)
+    expected = _in_created_database(postgres_url, _triggers)
+    assert "incidents_counted_on_state_change" in expected
+    assert _triggers(raw_database_url) == expected

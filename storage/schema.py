@@ -195,6 +195,16 @@ COUNT_INCIDENTS_TRIGGERS = (
     " FOR EACH STATEMENT EXECUTE FUNCTION count_incidents()",
 )
 
+RECOUNT_INCIDENTS = (
+    "DELETE FROM incident_counts",
+    "INSERT INTO incident_counts (tenant_id, lifecycle_state, incidents)"
+    " SELECT tenant_id, lifecycle_state, count(*) FROM incidents GROUP BY 1, 2",
+)
+"""Statements that fill `incident_counts` from scratch. A bulk load runs them after writing
+`incidents` with the triggers disabled (`ALTER TABLE incidents DISABLE TRIGGER USER`): in one
+transaction the triggers would update a tenant's count row once per incident, each update a new
+row version that the next one walks past."""
+
 for _statement in (COUNT_INCIDENTS_FUNCTION, *COUNT_INCIDENTS_TRIGGERS):
     event.listen(incidents, "after_create", DDL(_statement))  # type: ignore[no-untyped-call]
 

@@ -43,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.analytics import UNRESOLVED, PatternMember
 from domain.incidents import LifecycleState
 from domain.patterns import PATTERN_TYPES
-from storage.schema import incidents, pattern_members, recurrence_daily, recurrence_fingerprints
+from storage.analytics_schema import pattern_members, recurrence_daily, recurrence_fingerprints
+from storage.schema import incidents
 
 ALL_STATES = [state.value for state in LifecycleState]
 RECENT_IDS = 5

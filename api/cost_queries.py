@@ -25,7 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.analytics_queries import started_between, utc_day, utc_midnight
-from storage.schema import cost_daily, incidents
+from storage.analytics_schema import cost_daily
+from storage.schema import incidents
 
 
 def _cost_tail(tenant: str, as_of: datetime) -> list[Select[Any]]:

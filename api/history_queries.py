@@ -12,7 +12,8 @@ from sqlalchemy import Integer, Numeric, Subquery, case, cast, func, literal, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.analytics_queries import is_resolved, started_between, utc_day, utc_hour
-from storage.schema import incident_rollups_hourly, incidents
+from storage.analytics_schema import incident_rollups_hourly
+from storage.schema import incidents
 
 
 @dataclass(frozen=True, slots=True)

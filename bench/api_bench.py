@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from domain.analytics import PROCESSORS, add_counters, contribution
 from domain.incidents import Incident, LifecycleState, add_to_breakdown
 from domain.metrics import SlaTargets
-from storage import schema
+from storage import analytics_schema, schema
 from storage.keys import hash_key, new_key
 from storage.migrate import upgrade
 from storage.rows import incident_row
@@ -135,18 +135,23 @@ def load(database_url: str, count: int, tenants: int) -> dict[str, list[str]]:
         conn.execute("ALTER TABLE incidents ENABLE TRIGGER USER")
         for statement in schema.RECOUNT_INCIDENTS:
             conn.execute(statement)
-        for processor, table in (("rollups", schema.incident_rollups_hourly),
-                                 ("recurrence", schema.recurrence_daily),
-                                 ("costs", schema.cost_daily)):  # fmt: skip
+        for processor, table in (("rollups", analytics_schema.incident_rollups_hourly),
+                                 ("recurrence", analytics_schema.recurrence_daily),
+                                 ("costs", analytics_schema.cost_daily)):  # fmt: skip
             names = [column.name for column in table.columns]
             _copy(conn, table.name, names, (
                 [{**key._asdict(), **values}.get(name, 0) for name in names]
                 for key, values in counters[processor].items()
             ))  # fmt: skip
-        for member_table in (schema.recurrence_fingerprints, schema.pattern_members):
+        for member_table in (
+            analytics_schema.recurrence_fingerprints,
+            analytics_schema.pattern_members,
+        ):
             names = [column.name for column in member_table.columns]
             processor = (
-                "recurrence" if member_table is schema.recurrence_fingerprints else "patterns"
+                "recurrence"
+                if member_table is analytics_schema.recurrence_fingerprints
+                else "patterns"
             )
             _copy(conn, member_table.name, names, (
                 [member._asdict()[name] for name in names]

@@ -31,22 +31,22 @@ from domain import analytics
 from domain.analytics import Contribution, Counters, Member, PatternMember, RowKey, Snapshot
 from domain.metrics import SlaTargets
 from domain.patterns import DEFAULT_WINDOW_HOURS, detect_patterns
-from storage import schema
+from storage import analytics_schema, schema
 from storage.ingest_store import DeadLetterRow, dead_letter_values
 
 COUNTER_TABLES: dict[str, Table] = {
-    analytics.ROLLUPS: schema.incident_rollups_hourly,
-    analytics.RECURRENCE: schema.recurrence_daily,
-    analytics.COSTS: schema.cost_daily,
+    analytics.ROLLUPS: analytics_schema.incident_rollups_hourly,
+    analytics.RECURRENCE: analytics_schema.recurrence_daily,
+    analytics.COSTS: analytics_schema.cost_daily,
 }
 MEMBER_TABLES: dict[str, Table] = {
-    analytics.RECURRENCE: schema.recurrence_fingerprints,
-    analytics.PATTERNS: schema.pattern_members,
+    analytics.RECURRENCE: analytics_schema.recurrence_fingerprints,
+    analytics.PATTERNS: analytics_schema.pattern_members,
 }
 OCCUPANCY_COLUMNS = {
-    schema.incident_rollups_hourly.name: "started",
-    schema.recurrence_daily.name: "incidents",
-    schema.cost_daily.name: "incidents",
+    analytics_schema.incident_rollups_hourly.name: "started",
+    analytics_schema.recurrence_daily.name: "incidents",
+    analytics_schema.cost_daily.name: "incidents",
 }
 """Per counter table, the counter that is zero exactly when no incident falls in the row."""
 DETECTED_PATTERNS_LIMIT = 50
@@ -158,7 +158,7 @@ async def _lock(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> None:
 async def _stored_snapshots(
     conn: AsyncConnection, processors: Sequence[str], ids: Sequence[uuid.UUID]
 ) -> dict[tuple[str, str], Snapshot]:
-    table = schema.processor_snapshots
+    table = analytics_schema.processor_snapshots
     rows = await conn.execute(
         select(table.c.processor, table.c.incident_id, table.c.snapshot).where(
             table.c.processor.in_(processors), table.c.incident_id.in_(ids)
@@ -255,7 +255,7 @@ async def _upsert_members(conn: AsyncConnection, table: Table, members: set[Memb
 async def _save_snapshots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    table = schema.processor_snapshots
+    table = analytics_schema.processor_snapshots
     statement = insert(table)
     await conn.execute(
         statement.on_conflict_do_update(
@@ -277,7 +277,7 @@ async def _refresh_patterns(conn: AsyncConnection, ends: Mapping[str, datetime])
     at the tenant's previous detection if that is later: a late change of an old incident
     refreshes the current window instead of moving detection back in time.
     """
-    table, members = schema.detected_patterns, schema.pattern_members
+    table, members = analytics_schema.detected_patterns, analytics_schema.pattern_members
     window = timedelta(hours=DEFAULT_WINDOW_HOURS)
     for tenant in sorted(ends):
         previous = await conn.scalar(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
+from storage import analytics_schema  # noqa: F401  (adds the processors' tables to `metadata`)
 from storage.engine import create_sync_db_engine, normalize_url
 from storage.schema import metadata
 

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Column, Engine, inspect, text
 
+from storage import analytics_schema  # noqa: F401  (adds the processors' tables to `metadata`)
 from storage.engine import create_async_db_engine, create_sync_db_engine, normalize_url
 from storage.migrate import alembic_config, current_revision, head_revision, is_current, upgrade
 from storage.schema import UNCOMPRESSED_INCIDENT_COLUMNS, metadata

@@ -84,15 +84,23 @@ _BOUNDS = {
 }
 
 
+TOPIC_STATES: dict[Topic | None, tuple[str, ...]] = {
+    None: tuple(LIFECYCLE_STATES),
+    Topic.ACTIVE: OPEN_STATES,
+    Topic.RESOLVED: ("RESOLVED",),
+    Topic.HISTORICAL: ("RESOLVED",),
+}
+"""The lifecycle states of each topic (historical is also bounded by `resolved_at`)."""
+
+
 def _topic_conditions(topic: Topic | None) -> list[ColumnElement[bool]]:
-    c = incidents.c
-    if topic is Topic.ACTIVE:
-        return [c.lifecycle_state.in_(OPEN_STATES)]
-    if topic is Topic.RESOLVED:
-        return [c.lifecycle_state == "RESOLVED"]
+    if topic is None:
+        return []
+    states, state = TOPIC_STATES[topic], incidents.c.lifecycle_state
+    conditions = [state == states[0] if len(states) == 1 else state.in_(states)]
     if topic is Topic.HISTORICAL:
-        return [c.lifecycle_state == "RESOLVED", c.resolved_at < bindparam("cutoff")]
-    return []
+        conditions.append(incidents.c.resolved_at < bindparam("cutoff"))
+    return conditions
 
 
 def _conditions(topic: Topic | None, present: frozenset[str]) -> list[ColumnElement[bool]]:
@@ -194,14 +202,6 @@ async def _page(
 # API process when they were built per request. Values are bind parameters.
 
 
-TOPIC_STATES: dict[Topic | None, tuple[str, ...]] = {
-    None: tuple(LIFECYCLE_STATES),
-    Topic.ACTIVE: OPEN_STATES,
-    Topic.RESOLVED: ("RESOLVED",),
-}
-"""The lifecycle states of a topic that no time bound narrows (historical has one)."""
-
-
 def _kept_count(states: tuple[str, ...]) -> Select[Any]:
     """The tenant's incidents in `states`, from `incident_counts` (kept by triggers): a few rows
     read, however many incidents the tenant has."""
@@ -215,8 +215,9 @@ def _kept_count(states: tuple[str, ...]) -> Select[Any]:
 def _listing(
     topic: Topic | None, present: frozenset[str], sort: SortField, order: SortOrder
 ) -> Paged:
-    # Only the tenant and the topic's states narrow a listing without filters: its total is kept.
-    unfiltered = present == {"tenant_id"} and topic in TOPIC_STATES
+    # Only the tenant and the topic's states narrow a listing without filters (historical is
+    # narrowed by time too): its total is kept.
+    unfiltered = present == {"tenant_id"} and topic is not Topic.HISTORICAL
     count = _kept_count(TOPIC_STATES[topic]) if unfiltered else None
     return _paged(_conditions(topic, present), sort_keys(sort, order), count)
 

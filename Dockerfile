@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY storage ./storage
 COPY workers ./workers
+COPY incidentflow ./incidentflow
 COPY api ./api
 
 RUN pip install . \

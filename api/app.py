@@ -16,8 +16,8 @@ from api import analytics, costs, health, history, incidents
 from api.deps import reject_unknown_parameters
 from api.errors import install_error_handlers
 from api.telemetry import MetricsMiddleware, RequestMetrics
+from domain.settings import Settings
 from storage.engine import create_async_db_engine
-from workers.settings import Settings
 
 DESCRIPTION = """Read-only API over incidentflow's incidents and analytics tables.
 
@@ -76,8 +76,3 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.include_router(costs.router)
     app.include_router(incidents.router)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The app configured from the environment: the factory `incidentflow api` serves."""
-    return create_app(Settings())

@@ -48,7 +48,7 @@ from api.params import (
 )
 from domain.contracts import CauseType, Severity
 from domain.metrics import sla_status, time_to_containment, time_to_resolution
-from workers.settings import Settings
+from domain.settings import Settings
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"], responses=ERROR_RESPONSES)
 

@@ -33,11 +33,11 @@ from psycopg.types.json import Jsonb
 from domain.analytics import PROCESSORS, add_counters, contribution
 from domain.incidents import Incident, LifecycleState, add_to_breakdown
 from domain.metrics import SlaTargets
+from incidentflow.infra import infra_mode_from_env, provide_postgres
 from storage import analytics_schema, schema
 from storage.keys import hash_key, new_key
 from storage.migrate import upgrade
 from storage.rows import incident_row
-from workers.infra import infra_mode_from_env, provide_postgres
 
 CATEGORIES = (
     ("llm_failure", "LLM_TIMEOUT"), ("llm_failure", "LLM_ERROR"),

@@ -25,9 +25,9 @@ import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from domain.settings import Settings
+from incidentflow.infra import infra_mode_from_env, provide_broker, provide_postgres
 from storage.migrate import upgrade
-from workers.infra import infra_mode_from_env, provide_broker, provide_postgres
-from workers.settings import Settings
 from workers.topics import ensure_topics
 
 FAILURE_TYPES = ("timeout", "exception", "rate_limited", "provider_unavailable", "invalid_output")
@@ -179,7 +179,7 @@ async def worker_rate(
         "INCIDENTFLOW_CONSUMER_GROUP": settings.consumer_group,
         **({"INCIDENTFLOW_INGEST_MAX_BATCH": str(max_batch)} if max_batch else {}),
     }
-    command = [sys.executable, "-m", "workers", "ingest", "--stop-when-caught-up"]
+    command = [sys.executable, "-m", "incidentflow", "ingest", "--stop-when-caught-up"]
     database_url = settings.database_url or ""
     database_cpu, broker_cpu = cpu_seconds(database_url, "postgres"), cpu_seconds("", "tansu")
     processes = [subprocess.Popen(command, env=env) for _ in range(workers)]
@@ -212,8 +212,8 @@ async def bench(
     database_url: str, bootstrap: str, count: int, tenants: int, workers: int, max_batch: int | None
 ) -> None:
     settings = Settings(
-        DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
         consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
     )
     await ensure_topics(

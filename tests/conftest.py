@@ -1,6 +1,6 @@
 """Session-wide infrastructure (one PostgreSQL, one broker) and per-test isolation fixtures.
 
-The infrastructure comes from `workers.infra` in the mode named by INCIDENTFLOW_TEST_INFRA
+The infrastructure comes from `incidentflow.infra` in the mode named by INCIDENTFLOW_TEST_INFRA
 (auto|embedded|containers|external; default auto: Docker if it answers, embedded otherwise).
 Tests isolate themselves with a fresh database (`database_url`, `raw_database_url`) and fresh
 topic names (`topic_prefix`), never by sharing state.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from incidentflow.infra import infra_mode_from_env, provide_broker, provide_postgres
 from tests.support import fresh_database
 from tests.support import wait_until as _wait_until
-from workers.infra import infra_mode_from_env, provide_broker, provide_postgres
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,11 @@ from aiokafka.structs import ConsumerRecord
 
 from domain.aggregation import PartitionAggregator
 from domain.merge import Pending
+from domain.settings import Settings
 from storage.ingest_store import IngestStore
 from workers.batch import Batch, Taken, build_batch, ids_of, named_incidents
 from workers.changes import IngestStats, change_message, dead_letter_headers
 from workers.feed import Fetched, PartitionFeed
-from workers.settings import Settings
 
 log = logging.getLogger("incidentflow.ingest")
 

@@ -103,7 +103,7 @@ async def publish_scenario(bootstrap: str, messages: list[ScenarioMessage]) -> T
 
 
 def ingest_command(*flags: str) -> list[str]:
-    return [sys.executable, "-m", "workers", "ingest", *flags]
+    return [sys.executable, "-m", "incidentflow", "ingest", *flags]
 
 
 def run_ingest_to_end(env: dict[str, str], timeout: float = 240) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from domain.incidents import Incident, LifecycleState
+from domain.settings import Settings
 from storage.engine import create_async_db_engine
 from storage.keys import create_key
 from storage.rows import incident_row
@@ -30,7 +31,6 @@ from storage.schema import (
     llm_call_failures,
     policy_violations,
 )
-from workers.settings import Settings
 
 AS_OF = datetime(2024, 11, 22, 14, 0, tzinfo=UTC)
 H = timedelta(hours=1)

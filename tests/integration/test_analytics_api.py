@@ -34,13 +34,13 @@ from api import history_models as hm
 from api.app import create_app
 from api.cost_queries import KeySpend
 from domain import analytics
+from domain.settings import Settings
 from storage.engine import create_async_db_engine
 from storage.keys import create_key
 from storage.migrate import upgrade
 from tests.e2e.pipeline import PARTITIONS, publish_scenario, run_ingest_to_end
 from tests.scenario import ScenarioMessage, build_scenario, partition_for
 from tests.support import fresh_database, wait_until
-from workers.settings import Settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ async def _run_pipeline(url: str, bootstrap: str) -> None:
     env = topics.env(url, bootstrap, INCIDENTFLOW_PROCESSORS_GROUP=f"{topics.prefix}processors")
     run_ingest_to_end(env)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "workers", "processors"],
+        [sys.executable, "-m", "incidentflow", "processors"],
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,

@@ -12,8 +12,8 @@ import pytest_asyncio
 
 from domain.incidents import Incident
 from domain.metrics import SlaStatus, sla_status, time_to_containment, time_to_resolution
+from domain.settings import Settings
 from tests.integration.api_dataset import AS_OF, Client, D, api_client
-from workers.settings import Settings
 
 
 @pytest_asyncio.fixture

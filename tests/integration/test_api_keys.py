@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
+from incidentflow.cli import main
 from storage.engine import create_async_db_engine, create_sync_db_engine
 from storage.keys import KeyScope, find_key, hash_key
 from storage.schema import api_keys
-from workers.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:

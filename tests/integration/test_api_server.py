@@ -6,7 +6,7 @@ import httpx
 
 from api.app import create_app
 from api.server import free_port, start_api
-from workers.settings import Settings
+from domain.settings import Settings
 
 
 async def test_embedded_server_serves_and_stops(database_url: str) -> None:

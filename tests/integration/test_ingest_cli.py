@@ -38,7 +38,7 @@ async def test_unequal_input_partitions_stop_ingest_with_a_clear_message(
     }
 
     result = subprocess.run(
-        [sys.executable, "-m", "workers", "ingest"],
+        [sys.executable, "-m", "incidentflow", "ingest"],
         env=env,
         capture_output=True,
         text=True,

@@ -125,7 +125,7 @@ class processors:
     def __enter__(self) -> subprocess.Popen[bytes]:
         self._file = self._log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workers", "processors"],
+            [sys.executable, "-m", "incidentflow", "processors"],
             env=self._env,
             cwd=REPO,
             stdout=self._file,

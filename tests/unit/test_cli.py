@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import build_parser, main
-from workers.schemas import SCHEMA_MODELS
+from incidentflow.cli import build_parser, main
+from incidentflow.schemas import SCHEMA_MODELS
 
 
 @pytest.fixture(autouse=True)

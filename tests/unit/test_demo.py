@@ -20,8 +20,8 @@ from domain.contracts import (
     parse_message,
 )
 from domain.incidents import incident_id_for
-from workers.demo import CYCLE_SECONDS, DemoMessage, demo_stream, tenant_ids
-from workers.publisher import route_line
+from incidentflow.demo import CYCLE_SECONDS, DemoMessage, demo_stream, tenant_ids
+from incidentflow.publisher import route_line
 
 CONTRACTS = {
     "llm_call_failure": LlmCallFailure,

@@ -184,10 +184,10 @@ def test_too_few_tenants_is_refused() -> None:
 
 
 def test_scenario_env_gives_the_scenario_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.settings import Settings
+    from incidentflow.environment import read_settings
 
     for name, value in scenario_env().items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    settings = read_settings()
     assert settings.aggregation() == SCENARIO_CONFIG
     assert settings.idle_watermark_advance is False

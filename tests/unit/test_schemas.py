@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.schemas import SCHEMA_MODELS, write_schemas
+from incidentflow.schemas import SCHEMA_MODELS, write_schemas
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas"
 REGENERATE = "regenerate them with `incidentflow schemas --out schemas/` and commit the result"

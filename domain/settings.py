@@ -1,34 +1,35 @@
-"""Settings, read once from the environment by each process's composition root.
+"""Every setting of incidentflow, with its default: the one definition every process reads.
 
-Every setting is an environment variable: `DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`, and
-`INCIDENTFLOW_<NAME>` for the rest (e.g. `INCIDENTFLOW_AUTO_RESOLVE_AFTER_SECONDS`).
+This is plain data: nothing here reads the environment. The command line
+(`incidentflow.environment.read_settings`) fills it from `DATABASE_URL`,
+`KAFKA_BOOTSTRAP_SERVERS` and `INCIDENTFLOW_<NAME>` variables; tests build it directly. The
+defaults of the rules come from `AggregationConfig` and `SlaTargets`, not written again here.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.config import AggregationConfig
 from domain.metrics import SlaTargets
 
+_RULES = AggregationConfig()
+_SLA = SlaTargets()
 
-class Settings(BaseSettings):
-    """All settings of incidentflow with their defaults (documented in the README)."""
 
-    model_config = SettingsConfigDict(env_prefix="INCIDENTFLOW_", extra="ignore")
+def _seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
 
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "INCIDENTFLOW_DATABASE_URL")
-    )
-    kafka_bootstrap_servers: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "KAFKA_BOOTSTRAP_SERVERS", "INCIDENTFLOW_KAFKA_BOOTSTRAP_SERVERS"
-        ),
-    )
+
+class Settings(BaseModel):
+    """All settings with their defaults (each documented in the README)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
 
     log_level: str = Field(default="info", pattern="^(?i:debug|info|warning|error)$")
 
@@ -40,15 +41,17 @@ class Settings(BaseSettings):
     deadletter_topic: str = "incidentflow.deadletter"
     topic_partitions: int = Field(default=8, ge=1, le=1024)
 
-    # Aggregation (aggregation.md)
-    auto_resolve_after_seconds: int = Field(default=900, ge=1)
-    aggregation_window_seconds: int = Field(default=300, ge=0)
-    incident_cooldown_seconds: int = Field(default=60, ge=0)
-    max_incidents_per_tenant_per_hour: int = Field(default=20, ge=1)
-    max_related_calls_per_incident: int = Field(default=1000, ge=0)
-    severity_thresholds: tuple[int, int, int] = (10, 50, 200)
-    max_future_skew_seconds: int = Field(default=300, ge=0)
-    max_lateness_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    # The aggregation rules
+    auto_resolve_after_seconds: int = Field(default=_RULES.auto_resolve_after_seconds, ge=1)
+    aggregation_window_seconds: int = Field(default=_RULES.aggregation_window_seconds, ge=0)
+    incident_cooldown_seconds: int = Field(default=_RULES.incident_cooldown_seconds, ge=0)
+    max_incidents_per_tenant_per_hour: int = Field(
+        default=_RULES.max_incidents_per_tenant_per_hour, ge=1
+    )
+    max_related_calls_per_incident: int = Field(default=_RULES.max_related_calls_per_incident, ge=0)
+    severity_thresholds: tuple[int, int, int] = _RULES.severity_thresholds
+    max_future_skew_seconds: int = Field(default=_RULES.max_future_skew_seconds, ge=0)
+    max_lateness_seconds: int = Field(default=_RULES.max_lateness_seconds, ge=0)
     idle_watermark_advance: bool = True
     idle_watermark_seconds: float = Field(default=60.0, gt=0)
 
@@ -61,11 +64,11 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
 
-    # SLA targets on time to resolution, by severity (aggregation.md, "Derived times")
-    sla_critical_seconds: int = Field(default=3600, ge=1)
-    sla_high_seconds: int = Field(default=4 * 3600, ge=1)
-    sla_medium_seconds: int = Field(default=24 * 3600, ge=1)
-    sla_low_seconds: int = Field(default=72 * 3600, ge=1)
+    # SLA targets on time to resolution, by severity
+    sla_critical_seconds: int = Field(default=_seconds(_SLA.critical), ge=1)
+    sla_high_seconds: int = Field(default=_seconds(_SLA.high), ge=1)
+    sla_medium_seconds: int = Field(default=_seconds(_SLA.medium), ge=1)
+    sla_low_seconds: int = Field(default=_seconds(_SLA.low), ge=1)
 
     def sla_targets(self) -> SlaTargets:
         return SlaTargets(

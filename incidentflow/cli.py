@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workers.settings import Settings
+from domain.settings import Settings
+from incidentflow.environment import read_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -135,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        settings = Settings()
+        settings = read_settings()
         handler: Handler = args.handler
         return handler(args, settings)
     except UsageError as error:
@@ -184,7 +185,7 @@ def _run(result: Any) -> int:
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.dev import run_dev
+    from incidentflow.dev import run_dev
 
     return _run(run_dev(settings, demo=args.demo))
 
@@ -200,7 +201,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings.database_url, "DATABASE_URL")
     _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    from workers.ingest_process import run_ingest
+    from incidentflow.processes import run_ingest
 
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -230,9 +231,9 @@ def _processors(args: argparse.Namespace, settings: Settings) -> int:
     """The faust worker; its app id (= consumer group) is INCIDENTFLOW_PROCESSORS_GROUP."""
     _require(settings.database_url, "DATABASE_URL")
     _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    from workers.processors_process import run_processors
+    from incidentflow.processes import run_processors
 
-    return run_processors(settings, settings.processors_group)
+    return run_processors(settings)
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
@@ -243,7 +244,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     # /metrics counts requests by route and status. Each worker process builds its own app
     # (and engine) from the environment.
     uvicorn.run(
-        "api.app:app_from_environment",
+        "incidentflow.processes:api_from_environment",
         factory=True,
         workers=args.workers,
         host=args.host,
@@ -297,7 +298,7 @@ def _print_keys(keys: Sequence[Any]) -> None:
 
 
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.schemas import write_schemas
+    from incidentflow.schemas import write_schemas
 
     for path in write_schemas(args.out):
         print(path)
@@ -319,8 +320,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _publish_async(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
-    from workers.demo import run_demo
-    from workers.publisher import Publisher
+    from incidentflow.demo import run_demo
+    from incidentflow.publisher import Publisher
 
     await _ensure_input_topics(settings, bootstrap)
     progress = _Progress()
@@ -394,7 +395,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         "resolution_method": args.method,
         "note": args.note,
     }
-    from workers.publisher import command_payload
+    from incidentflow.publisher import command_payload
 
     command_payload(**fields)  # validates before any connection is made
     _quiet_kafka_logs()
@@ -404,7 +405,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _send_command(settings: Settings, bootstrap: str, fields: dict[str, Any]) -> Any:
-    from workers.publisher import Publisher
+    from incidentflow.publisher import Publisher
 
     await _ensure_input_topics(settings, bootstrap)
     async with Publisher(bootstrap, settings) as publisher:

@@ -24,13 +24,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.server import RunningApi, start_api
+from domain.settings import Settings
+from incidentflow.infra import provide_broker, provide_postgres
+from incidentflow.processes import run_ingest
 from storage.engine import create_async_db_engine
 from storage.migrate import upgrade
 from workers.changes import IngestStats
-from workers.infra import provide_broker, provide_postgres
 from workers.ingest import IngestWorker
-from workers.ingest_process import run_ingest
-from workers.settings import Settings
 
 SUMMARY_EVERY_SECONDS = 3.0
 DEMO_RATE = 100.0
@@ -136,7 +136,7 @@ async def _start_processors(settings: Settings) -> asyncio.subprocess.Process:
     }
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workers", "processors",
+            sys.executable, "-m", "incidentflow", "processors",
             env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     print(f"  processors: pid {process.pid} (log: {log_path})")
@@ -156,8 +156,8 @@ async def _stop_processors(process: asyncio.subprocess.Process) -> None:
 async def _start_api(settings: Settings, engine: AsyncEngine) -> RunningApi:
     """Serve the read API on 127.0.0.1 (port 8000 or a free one) with a fresh demo tenant key."""
     from api.app import create_app
+    from incidentflow.demo import tenant_ids
     from storage.keys import create_key
-    from workers.demo import tenant_ids
 
     tenant = tenant_ids(1)[0]
     async with engine.begin() as conn:
@@ -170,8 +170,8 @@ async def _start_api(settings: Settings, engine: AsyncEngine) -> RunningApi:
 
 
 async def _demo(settings: Settings) -> None:
-    from workers.demo import run_demo
-    from workers.publisher import Publisher
+    from incidentflow.demo import run_demo
+    from incidentflow.publisher import Publisher
 
     async with Publisher(settings.kafka_bootstrap_servers or "", settings) as publisher:
         await run_demo(publisher, rate=DEMO_RATE, tenants=DEMO_TENANTS, duration=None)

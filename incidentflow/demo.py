@@ -26,7 +26,7 @@ import orjson
 
 from domain.contracts import DeadLetterReason
 from domain.incidents import incident_id_for
-from workers.publisher import Outgoing, Publisher, PublishReport, TopicNames, topic_for
+from incidentflow.publisher import Outgoing, Publisher, PublishReport, TopicNames, topic_for
 
 CYCLE_SECONDS = 600
 FRESH_KEY_SECONDS = 900 + 300 + 60

@@ -1,19 +1,33 @@
-"""Wiring of the ingest process: engine, topics, consumer, producer, signals, worker."""
+"""The wiring of each long-running process: what it connects to, in one place per process.
+
+- `run_ingest`: topics, engine, producer, consumer, signals and the `IngestWorker`;
+- `run_processors`: the changes topic, one engine per sink, the faust app and its worker;
+- `api_from_environment`: the read API's app, the factory `incidentflow api` serves.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import tempfile
 from contextlib import AsyncExitStack
+from pathlib import Path
 
+import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from fastapi import FastAPI
 
+from api.app import create_app
+from domain.settings import Settings
+from incidentflow.environment import read_settings
+from storage.analytics_store import AnalyticsStore
 from storage.engine import create_async_db_engine
 from storage.ingest_store import IngestStore
 from workers.ingest import IngestWorker
-from workers.settings import Settings
+from workers.processors import ChangeSink
+from workers.processors import create_app as create_processors_app
 from workers.topics import ensure_topics
 
 log = logging.getLogger("incidentflow.ingest")
@@ -75,3 +89,48 @@ async def run_ingest(
         code = await worker.run(stop_when_caught_up=stop_when_caught_up)
         log.info("ingest worker stopping: %s", worker.stats)
         return code
+
+
+def run_processors(settings: Settings, loglevel: str = "info") -> int:
+    """Run the faust worker until SIGTERM/SIGINT; returns the exit status (1 after a crash).
+
+    Its app id, which is also its consumer group, is `settings.processors_group`.
+    """
+    if not settings.database_url or not settings.kafka_bootstrap_servers:
+        raise ValueError("processors need DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS")
+    database_url, bootstrap = settings.database_url, settings.kafka_bootstrap_servers
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # faust creates internal topics only: the changes topic must exist before the worker starts.
+    topic = settings.changes_topic
+    loop.run_until_complete(
+        ensure_topics(bootstrap, [topic], settings.topic_partitions, co_partitioned=[topic])
+    )
+    engines = []
+
+    async def make_sink() -> ChangeSink:
+        engine = create_async_db_engine(database_url, pool_size=2)
+        engines.append(engine)
+        return ChangeSink(AnalyticsStore(engine, settings.sla_targets()))
+
+    async def close() -> None:
+        while engines:
+            await engines.pop().dispose()
+
+    with tempfile.TemporaryDirectory(prefix="incidentflow-faust-") as datadir:
+        # faust creates its data directories even without Tables: keep them out of the cwd.
+        app = create_processors_app(
+            settings.processors_group, bootstrap, topic, make_sink, close=close,
+            datadir=Path(datadir),
+        )  # fmt: skip
+        worker = faust.Worker(app, loglevel=loglevel, loop=loop)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exit_:
+            return exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def api_from_environment() -> FastAPI:
+    """The read API configured from the environment: each server process builds its own."""
+    return create_app(read_settings())

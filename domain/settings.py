@@ -9,6 +9,7 @@ defaults of the rules come from `AggregationConfig` and `SlaTargets`, not writte
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +64,21 @@ class Settings(BaseModel):
     max_task_idle_ms: int = Field(default=100, ge=0)
     session_timeout_ms: int = Field(default=6000, ge=1000)
     heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    outage_seconds: float = Field(default=300.0, gt=0)
+    """How long a worker retries an unreachable PostgreSQL or broker before it exits 1."""
+    startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long the consumer's start and its group join may take before they are retried."""
+    dead_letter_guard_share: float = Field(default=0.5, gt=0, le=1)
+    """Above this share of dead letters among a partition's recent messages, the guard fires."""
+    dead_letter_guard_window: int = Field(default=1000, ge=10)
+    """The recent messages per partition the guard looks at."""
+    dead_letter_guard_action: Literal["warn", "stop"] = "warn"
+    """`warn`: log an error and show it in the metrics; `stop`: also exit 1."""
+
+    # Metrics (Prometheus): each process serves /metrics on its own port; 0 picks a free one.
+    metrics_host: str = "0.0.0.0"
+    ingest_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    processors_metrics_port: int = Field(default=9102, ge=0, le=65535)
 
     # SLA targets on time to resolution, by severity
     sla_critical_seconds: int = Field(default=_seconds(_SLA.critical), ge=1)

@@ -24,6 +24,7 @@ from domain.contracts import (
     DeadLetterReason,
     LifecycleCommand,
     LlmCallFailure,
+    Message,
     Rejection,
     Signal,
 )
@@ -81,8 +82,8 @@ class PartitionAggregator:
         self._resolve_after = config.auto_resolve_after
         self._window = config.window
         self._cooldown = config.cooldown
-        self._skew = config.max_future_skew
         self._lateness = config.max_lateness
+        self._skew = config.max_future_skew
         self._incidents: dict[uuid.UUID, Incident] = {}
         self._keys: dict[Key, uuid.UUID] = dict(keys or {})
         # Open non-overflow incidents by (tenant, trigger_type, category): storm-merge candidates.
@@ -160,14 +161,16 @@ class PartitionAggregator:
     # -- signal events -------------------------------------------------------------------------
 
     def apply_signal(self, event: Signal, now: datetime) -> uuid.UUID | Rejection:
-        """Apply one new (not duplicate) signal event; return its incident id or a rejection."""
+        """Apply one new (not duplicate) signal event; return its incident id or a rejection.
+
+        The worker and `domain.replay` check the future guard when a message is read, before the
+        time merge (`future_rejection`); it is checked here again for callers that apply events
+        directly, and then never fires for a message that passed it with an earlier `now`.
+        """
         at = event.occurred_at
-        if at > now + self._skew:
-            return Rejection(
-                DeadLetterReason.FUTURE_TIMESTAMP,
-                f"occurred_at {at.isoformat()} is more than "
-                f"{self.config.max_future_skew_seconds}s ahead of {now.isoformat()}",
-            )
+        future = future_rejection(event, now + self._skew, self.config)
+        if future is not None:
+            return future
         if self.watermark is not None and at < self.watermark - self._lateness:
             return Rejection(
                 DeadLetterReason.TOO_LATE,
@@ -513,6 +516,27 @@ class PartitionAggregator:
         """Count one change: versions grow per change, independent of how batches are cut."""
         incident.version += 1
         self._changes.incidents[incident.incident_id] = incident
+
+
+def future_rejection(
+    message: Message, latest: datetime, config: AggregationConfig
+) -> Rejection | None:
+    """The time guard against clocks ahead: a signal event later than `latest` (the wall clock
+    plus `max_future_skew`, see `latest_accepted`) is rejected as `future_timestamp`. Commands are
+    not guarded."""
+    if isinstance(message, LifecycleCommand) or message.occurred_at <= latest:
+        return None
+    now = latest - config.max_future_skew
+    return Rejection(
+        DeadLetterReason.FUTURE_TIMESTAMP,
+        f"occurred_at {message.occurred_at.isoformat()} is more than "
+        f"{config.max_future_skew_seconds}s ahead of {now.isoformat()}",
+    )
+
+
+def latest_accepted(now: datetime, config: AggregationConfig) -> datetime:
+    """The latest event time the future guard accepts at wall-clock time `now`."""
+    return now + config.max_future_skew
 
 
 def _invalid_transition(command: LifecycleCommand, state: LifecycleState) -> Rejection:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from domain.aggregation import PartitionAggregator
+from domain.aggregation import PartitionAggregator, future_rejection, latest_accepted
 from domain.config import AggregationConfig
 from domain.contracts import (
     LifecycleCommand,
@@ -66,19 +66,27 @@ def apply_message(
     return aggregator.apply_signal(message, now)
 
 
-def parse_with_time(
-    source: int, value: bytes | None
+def read_message(
+    source: int, value: bytes | None, latest: datetime, config: AggregationConfig
 ) -> tuple[datetime | None, Message | Rejection]:
-    """Parse a raw value of `source`; the time is None when it cannot be parsed."""
+    """A raw value of `source` as the merge receives it: parsed, and checked against the future
+    guard when it is read (`latest`: `latest_accepted` of the wall clock then). The time is None
+    for a rejection, which the merge takes as soon as it is at a head: a producer's clock far
+    ahead must not hold back the messages behind it."""
     parsed = parse_message(SOURCE_MODELS[source], value)
     if isinstance(parsed, Rejection):
         return None, parsed
+    future = future_rejection(parsed, latest, config)
+    if future is not None:
+        return None, future
     return message_time(parsed), parsed
 
 
-def pending_message(source: int, offset: int, value: bytes | None) -> Pending[Message | Rejection]:
-    """Parse a raw value of `source` into a merge entry."""
-    time, parsed = parse_with_time(source, value)
+def pending_message(
+    source: int, offset: int, value: bytes | None, now: datetime, config: AggregationConfig
+) -> Pending[Message | Rejection]:
+    """A raw value of `source` read at wall-clock time `now`, as a merge entry."""
+    time, parsed = read_message(source, value, latest_accepted(now, config), config)
     return Pending(time, source, offset, parsed)
 
 
@@ -130,7 +138,7 @@ def _replay_partition(
         return message_id(message) in applied
 
     entries = [
-        [pending_message(source, offset, value) for offset, value in enumerate(values)]
+        [pending_message(source, offset, value, now, config) for offset, value in enumerate(values)]
         for source, values in enumerate(sources)
     ]
     for pending in merge_complete(entries):

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.config import AggregationConfig
+from domain.contracts import LONGEST_DURATION_SECONDS
 from domain.metrics import SlaTargets
 
 _RULES = AggregationConfig()
@@ -43,16 +44,26 @@ class Settings(BaseModel):
     topic_partitions: int = Field(default=8, ge=1, le=1024)
 
     # The aggregation rules
-    auto_resolve_after_seconds: int = Field(default=_RULES.auto_resolve_after_seconds, ge=1)
-    aggregation_window_seconds: int = Field(default=_RULES.aggregation_window_seconds, ge=0)
-    incident_cooldown_seconds: int = Field(default=_RULES.incident_cooldown_seconds, ge=0)
+    auto_resolve_after_seconds: int = Field(
+        default=_RULES.auto_resolve_after_seconds, ge=1, le=LONGEST_DURATION_SECONDS
+    )
+    aggregation_window_seconds: int = Field(
+        default=_RULES.aggregation_window_seconds, ge=0, le=LONGEST_DURATION_SECONDS
+    )
+    incident_cooldown_seconds: int = Field(
+        default=_RULES.incident_cooldown_seconds, ge=0, le=LONGEST_DURATION_SECONDS
+    )
     max_incidents_per_tenant_per_hour: int = Field(
         default=_RULES.max_incidents_per_tenant_per_hour, ge=1
     )
     max_related_calls_per_incident: int = Field(default=_RULES.max_related_calls_per_incident, ge=0)
     severity_thresholds: tuple[int, int, int] = _RULES.severity_thresholds
-    max_future_skew_seconds: int = Field(default=_RULES.max_future_skew_seconds, ge=0)
-    max_lateness_seconds: int = Field(default=_RULES.max_lateness_seconds, ge=0)
+    max_future_skew_seconds: int = Field(
+        default=_RULES.max_future_skew_seconds, ge=0, le=LONGEST_DURATION_SECONDS
+    )
+    max_lateness_seconds: int = Field(
+        default=_RULES.max_lateness_seconds, ge=0, le=LONGEST_DURATION_SECONDS
+    )
     idle_watermark_advance: bool = True
     idle_watermark_seconds: float = Field(default=60.0, gt=0)
 
@@ -81,10 +92,14 @@ class Settings(BaseModel):
     processors_metrics_port: int = Field(default=9102, ge=0, le=65535)
 
     # SLA targets on time to resolution, by severity
-    sla_critical_seconds: int = Field(default=_seconds(_SLA.critical), ge=1)
-    sla_high_seconds: int = Field(default=_seconds(_SLA.high), ge=1)
-    sla_medium_seconds: int = Field(default=_seconds(_SLA.medium), ge=1)
-    sla_low_seconds: int = Field(default=_seconds(_SLA.low), ge=1)
+    sla_critical_seconds: int = Field(
+        default=_seconds(_SLA.critical), ge=1, le=LONGEST_DURATION_SECONDS
+    )
+    sla_high_seconds: int = Field(default=_seconds(_SLA.high), ge=1, le=LONGEST_DURATION_SECONDS)
+    sla_medium_seconds: int = Field(
+        default=_seconds(_SLA.medium), ge=1, le=LONGEST_DURATION_SECONDS
+    )
+    sla_low_seconds: int = Field(default=_seconds(_SLA.low), ge=1, le=LONGEST_DURATION_SECONDS)
 
     def sla_targets(self) -> SlaTargets:
         return SlaTargets(

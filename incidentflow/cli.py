@@ -150,9 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ConnectionError, TimeoutError) as error:
         return _fail(args.command, f"{type(error).__name__}: {error}", 1)
     except Exception as error:
+        from workers.faults import WorkerStop
         from workers.topics import TopicLayoutError
 
-        if isinstance(error, TopicLayoutError):  # e.g. input topics with unequal partitions
+        # e.g. input topics with unequal partitions; an outage past its limit
+        if isinstance(error, TopicLayoutError | WorkerStop):
             return _fail(args.command, str(error), 1)
         if type(error).__module__.startswith("aiokafka"):  # e.g. the broker is unreachable
             return _fail(args.command, f"Kafka error: {error}", 1)
@@ -201,7 +203,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings.database_url, "DATABASE_URL")
     _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    from incidentflow.processes import run_ingest
+    from incidentflow.ingest_process import run_ingest
 
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -209,6 +211,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         stream=sys.stderr,
     )
     _quiet_kafka_logs()
+    _quiet_database_logs()
     _collect_garbage_rarely()
     return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
 
@@ -231,7 +234,7 @@ def _processors(args: argparse.Namespace, settings: Settings) -> int:
     """The faust worker; its app id (= consumer group) is INCIDENTFLOW_PROCESSORS_GROUP."""
     _require(settings.database_url, "DATABASE_URL")
     _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    from incidentflow.processes import run_processors
+    from incidentflow.processors_process import run_processors
 
     return run_processors(settings)
 
@@ -244,7 +247,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     # /metrics counts requests by route and status. Each worker process builds its own app
     # (and engine) from the environment.
     uvicorn.run(
-        "incidentflow.processes:api_from_environment",
+        "incidentflow.api_process:api_from_environment",
         factory=True,
         workers=args.workers,
         host=args.host,
@@ -306,9 +309,16 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _quiet_kafka_logs() -> None:
-    """Our tools report Kafka failures themselves, in one line: no aiokafka log records below
-    errors (its rebalance and retry chatter is not for operators)."""
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    """Our tools report Kafka failures themselves, one line per attempt: aiokafka's own records
+    (rebalance chatter, and hundreds of connection errors a second while the broker is away)
+    are not for operators."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _quiet_database_logs() -> None:
+    """The ingest worker reports database outages itself: SQLAlchemy's pool logs a traceback for
+    each connection it cannot reset while PostgreSQL is away."""
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:

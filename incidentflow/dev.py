@@ -3,7 +3,9 @@
 PostgreSQL and the broker come from `DATABASE_URL` / `KAFKA_BOOTSTRAP_SERVERS` when set, else
 embedded (pgserver, tansu), both fresh for each run: the embedded broker keeps its topics in memory,
 so a database kept from an earlier run would hold offsets of topics that no longer exist. The
-ingest worker runs in this process; `--demo` also publishes synthetic traffic.
+ingest worker runs in this process; `--demo` also publishes synthetic traffic. Every process
+serves its metrics on 127.0.0.1 (unless `INCIDENTFLOW_METRICS_HOST` is set) and the URLs are
+printed at the start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -26,13 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.server import RunningApi, start_api
 from domain.settings import Settings
 from incidentflow.infra import provide_broker, provide_postgres
-from incidentflow.processes import run_ingest
+from incidentflow.ingest_process import run_ingest
 from storage.engine import create_async_db_engine
 from storage.migrate import upgrade
 from workers.changes import IngestStats
 from workers.ingest import IngestWorker
+from workers.telemetry import metrics_url
 
 SUMMARY_EVERY_SECONDS = 3.0
+LOCALHOST = "127.0.0.1"
 DEMO_RATE = 100.0
 DEMO_TENANTS = 6
 
@@ -80,8 +85,9 @@ def run_dev(settings: Settings, *, demo: bool) -> int:
         provide_postgres(mode) as database_url,
         provide_broker(mode) as bootstrap,
     ):
+        local = {} if "metrics_host" in settings.model_fields_set else {"metrics_host": LOCALHOST}
         settings = settings.model_copy(
-            update={"database_url": database_url, "kafka_bootstrap_servers": bootstrap}
+            update={"database_url": database_url, "kafka_bootstrap_servers": bootstrap, **local}
         )
         upgrade(database_url)
         print(f"  PostgreSQL: {database_url}")
@@ -102,8 +108,11 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     if demo:
         tasks.append(asyncio.create_task(_demo(settings)))
     engine = create_async_db_engine(settings.database_url or "", pool_size=1)
-    processors = await _start_processors(settings)
+    processors, processors_metrics = await _start_processors(settings)
     api = await _start_api(settings, engine)
+    print(f"  metrics: ingest     {worker.metrics_url}")
+    print(f"           processors {processors_metrics}")
+    print(f"           API        {api.url}/metrics")
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)  # ingest's own handler is replaced: stop both
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -126,13 +135,18 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     return 0
 
 
-async def _start_processors(settings: Settings) -> asyncio.subprocess.Process:
-    """The stream processors run as their own process (faust owns its event loop)."""
+async def _start_processors(settings: Settings) -> tuple[asyncio.subprocess.Process, str]:
+    """The stream processors run as their own process (faust owns its event loop); returns it
+    and the URL of its metrics."""
     log_path = Path(tempfile.gettempdir()) / f"incidentflow-processors-{os.getpid()}.log"
+    host = settings.metrics_host
+    port = _free_port(host, settings.processors_metrics_port)
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "INCIDENTFLOW_METRICS_HOST": host,
+        "INCIDENTFLOW_PROCESSORS_METRICS_PORT": str(port),
     }
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
@@ -140,7 +154,26 @@ async def _start_processors(settings: Settings) -> asyncio.subprocess.Process:
             env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     print(f"  processors: pid {process.pid} (log: {log_path})")
-    return process
+    return process, metrics_url(host, port)
+
+
+def _free_port(host: str, preferred: int) -> int:
+    """`preferred` if nothing listens on it now, else a port the OS picks as free.
+
+    The processors are told this port, so that their URL is known before they start. Should
+    another process take it in between, they serve on a free port and log which.
+    """
+    family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the metrics server does: a port held only by closed connections is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host}")
 
 
 async def _stop_processors(process: asyncio.subprocess.Process) -> None:

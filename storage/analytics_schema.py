@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, NUMERIC, UUID
 
-from storage.schema import NOW, ZERO, Money, Timestamp, metadata
+from storage.schema import NOW, ZERO, Timestamp, Total, metadata
 
 processor_snapshots = Table(
     "processor_snapshots",
@@ -52,10 +52,10 @@ incident_rollups_hourly = Table(
     Column("acknowledged", Integer, nullable=False, server_default=ZERO),
     Column("resolved", Integer, nullable=False, server_default=ZERO),
     Column("calls", BigInteger, nullable=False, server_default=ZERO),
-    Column("cost_usd", Money, nullable=False, server_default=ZERO),
-    Column("containment_seconds_sum", Money, nullable=False, server_default=ZERO),
+    Column("cost_usd", Total, nullable=False, server_default=ZERO),
+    Column("containment_seconds_sum", Total, nullable=False, server_default=ZERO),
     Column("containment_count", Integer, nullable=False, server_default=ZERO),
-    Column("resolution_seconds_sum", Money, nullable=False, server_default=ZERO),
+    Column("resolution_seconds_sum", Total, nullable=False, server_default=ZERO),
     Column("resolution_count", Integer, nullable=False, server_default=ZERO),
     Column("sla_met", Integer, nullable=False, server_default=ZERO),
     Column("sla_breached", Integer, nullable=False, server_default=ZERO),
@@ -140,7 +140,7 @@ cost_daily = Table(
     Column("key", Text, nullable=False),
     Column("incidents", Integer, nullable=False, server_default=ZERO),
     Column("calls", BigInteger, nullable=False, server_default=ZERO),
-    Column("cost_usd", Money, nullable=False, server_default=ZERO),
+    Column("cost_usd", Total, nullable=False, server_default=ZERO),
     PrimaryKeyConstraint("tenant_id", "day", "dimension", "key"),
 )
 """Per tenant, start day (UTC) and dimension (`category`, `model`, `agent`) and its key: incidents,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, case, func, or_, select
+from sqlalchemy import Table, case, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,6 +40,8 @@ class StoredPartition:
     keys: dict[Key, uuid.UUID]
     next_offsets: dict[str, int]
     last_batch_incident_ids: list[uuid.UUID]
+    last_batch_dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    """The last batch's dead letters as stored (payload cut to what the table keeps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +53,25 @@ class DeadLetterRow:
     reason: str
     detail: str
     payload: bytes | None
+    payload_bytes: int | None = None
+    """The size of the original value when `payload` holds only its first bytes (None: whole)."""
+
+    @property
+    def truncated(self) -> bool:
+        return (
+            self.payload is not None
+            and self.payload_bytes is not None
+            and self.payload_bytes > len(self.payload)
+        )
 
 
 def dead_letter_values(row: DeadLetterRow) -> dict[str, Any]:
     """The `dead_letters` columns of `row`, its payload cut to what is kept (`received_at` is the
     caller's, or the database's now())."""
     payload = row.payload[: schema.MAX_DEAD_LETTER_PAYLOAD] if row.payload is not None else None
+    size = row.payload_bytes if row.payload_bytes is not None else None
+    if size is None and row.payload is not None:
+        size = len(row.payload)
     return {
         "source_topic": row.source_topic,
         "source_partition": row.source_partition,
@@ -65,6 +80,7 @@ def dead_letter_values(row: DeadLetterRow) -> dict[str, Any]:
         "reason": row.reason,
         "detail": row.detail,
         "payload": payload,
+        "payload_bytes": size,
     }
 
 
@@ -78,6 +94,8 @@ class PartitionEffects:
     appended_incident_rows: list[dict[str, Any]] = field(default_factory=list)
     """Rows of incidents already stored whose id lists hold only the ids to append."""
     incident_ids: list[uuid.UUID] = field(default_factory=list)
+    dead_letters: list[tuple[str, int]] = field(default_factory=list)
+    """(source topic, offset) of the batch's dead letters on this partition."""
     timeline: list[TimelineEntry] = field(default_factory=list)
     keys: dict[Key, uuid.UUID] = field(default_factory=dict)
     next_offsets: dict[str, int] = field(default_factory=dict)
@@ -183,6 +201,8 @@ class IngestStore:
                 )
             )
             offsets = {row.topic: row.next_offset for row in offset_rows}
+            stored_dead = progress.last_batch_dead_letters if progress else []
+            dead = await _dead_letters(conn, partition, stored_dead)
         return StoredPartition(
             partition=partition,
             watermark=watermark,
@@ -190,6 +210,7 @@ class IngestStore:
             keys=keys,
             next_offsets=offsets,
             last_batch_incident_ids=list(progress.last_batch_incident_ids) if progress else [],
+            last_batch_dead_letters=dead,
         )
 
     async def _reachable_incidents(
@@ -203,7 +224,7 @@ class IngestStore:
                 or_(
                     table.c.lifecycle_state != "RESOLVED",
                     table.c.resolved_at + self._config.window > horizon,
-                    table.c.started_at + HOUR > horizon,
+                    table.c.opened_at + HOUR > horizon,  # as PartitionAggregator.evict
                 )
             )
         rows = await conn.execute(query.order_by(table.c.started_at, table.c.incident_id))
@@ -292,6 +313,38 @@ class IngestStore:
                         await copy.write_row(row)
 
 
+async def _dead_letters(
+    conn: AsyncConnection, partition: int, sources: list[list[Any]]
+) -> list[DeadLetterRow]:
+    """The stored dead letters of `partition` read at these (topic, offset) sources."""
+    if not sources:
+        return []
+    table = schema.dead_letters
+    rows = await conn.execute(
+        select(table)
+        .where(
+            table.c.source_partition == partition,
+            tuple_(table.c.source_topic, table.c.source_offset).in_(
+                [(str(topic), int(offset)) for topic, offset in sources]
+            ),
+        )
+        .order_by(table.c.source_topic, table.c.source_offset)
+    )
+    return [
+        DeadLetterRow(
+            row.source_topic,
+            row.source_partition,
+            row.source_offset,
+            row.message_key,
+            row.reason,
+            row.detail,
+            row.payload,
+            row.payload_bytes,
+        )
+        for row in rows
+    ]
+
+
 async def _driver(conn: AsyncConnection) -> Any:
     """The psycopg connection under an SQLAlchemy one, for COPY and binary parameters."""
     raw = await conn.get_raw_connection()
@@ -348,6 +401,7 @@ def _progress_upsert() -> Any:
         set_={
             "watermark": statement.excluded.watermark,
             "last_batch_incident_ids": statement.excluded.last_batch_incident_ids,
+            "last_batch_dead_letters": statement.excluded.last_batch_dead_letters,
             "updated_at": func.now(),
         },
     )
@@ -420,6 +474,7 @@ def _progress_rows(batch: BatchEffects) -> list[dict[str, Any]]:
             "partition": effects.partition,
             "watermark": effects.watermark,
             "last_batch_incident_ids": effects.incident_ids,
+            "last_batch_dead_letters": [list(source) for source in effects.dead_letters],
         }
         for effects in batch.partitions
     ]

@@ -32,13 +32,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, NUMERIC, TIMESTAMP, UUID
 
-from domain.contracts import Severity
-from domain.incidents import SEVERITY_RANK, LifecycleState
+from storage.rules import ALL_STATES, SEVERITIES, SEVERITY_RANK_SQL
 
 metadata = MetaData()
 
 Timestamp = TIMESTAMP(timezone=True)
 Money: NUMERIC[Decimal] = NUMERIC(20, 8)
+"""One event's cost: below 10^12 (`domain.contracts.COST_LIMIT`), 8 decimal places."""
+Total: NUMERIC[Decimal] = NUMERIC(38, 8)
+"""A sum of many costs or durations (an incident's cost, the rollups): 30 integer digits."""
 NOW = text("now()")
 EMPTY_JSON = text("'{}'::jsonb")
 EMPTY_TEXTS = text("'{}'::text[]")
@@ -56,14 +58,6 @@ LISTING_COLUMNS = (
 """What `/v1/incidents` filters and sorts on: covered by an index, a page is chosen from the index
 alone and only its rows are read (a tenant's incidents lie on as many heap pages as rows)."""
 
-SEVERITY_RANK_SQL = (
-    "CASE severity "
-    + " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in SEVERITY_RANK.items())
-    + " ELSE -1 END"
-)
-"""The severity as its rank (low 0 ... critical 3), as SQL: lists sort by it, and an index holds it.
-Queries must use this exact text (constants, not parameters) for PostgreSQL to use the index."""
-
 LISTING_SORTS: dict[str, Any] = {
     "calls": "calls_affected",
     "cost": "cost_usd",
@@ -75,9 +69,6 @@ already), by index name suffix: a page of one state is read in order, stopping a
 METRICS_COLUMNS = ("lifecycle_state", "severity", "acked_at", "resolved_at")
 """What `/v1/incidents/metrics` reads of the incidents started in a window, beside started_at:
 covered by an index, a window is read from it alone (14 ms of database time, then 5.5)."""
-
-LIFECYCLE_STATES = [state.value for state in LifecycleState]
-SEVERITIES = [severity.value for severity in Severity]
 
 incidents = Table(
     "incidents",
@@ -104,21 +95,22 @@ incidents = Table(
     Column("calls_affected", Integer, nullable=False, server_default=ZERO),
     Column("related_call_ids", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
     Column("run_ids", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
-    Column("cost_usd", Money, nullable=False, server_default=ZERO),
+    Column("cost_usd", Total, nullable=False, server_default=ZERO),
     Column("reopen_count", Integer, nullable=False, server_default=ZERO),
     Column("absorbed", JSONB, nullable=False, server_default=EMPTY_JSON),
     Column("breakdown", JSONB, nullable=False, server_default=EMPTY_JSON),
     Column("is_synthetic", Boolean, nullable=False, server_default=false()),
     Column("version", BigInteger, nullable=False, server_default=ZERO),
     Column("updated_at", Timestamp, nullable=False, server_default=NOW),
-    CheckConstraint(_in("lifecycle_state", LIFECYCLE_STATES), name="ck_incidents_lifecycle_state"),
-    CheckConstraint(_in("severity", SEVERITIES), name="ck_incidents_severity"),
+    CheckConstraint(_in("lifecycle_state", list(ALL_STATES)), name="ck_incidents_lifecycle_state"),
+    CheckConstraint(_in("severity", list(SEVERITIES)), name="ck_incidents_severity"),
     Index("ix_incidents_tenant_state_started", "tenant_id", "lifecycle_state", "started_at"),
     Index("ix_incidents_tenant_resolved", "tenant_id", "resolved_at"),
     Index("ix_incidents_tenant_last_event", "tenant_id", "last_event_at"),
     Index("ix_incidents_partition_state", "partition", "lifecycle_state"),
     Index("ix_incidents_partition_resolved", "partition", "resolved_at"),
     Index("ix_incidents_partition_started", "partition", "started_at"),
+    Index("ix_incidents_partition_opened", "partition", "opened_at"),
     Index(
         "ix_incidents_tenant_state_listing",
         "tenant_id",
@@ -327,6 +319,7 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("detail", Text, nullable=False, server_default=text("''")),
     Column("payload", BYTEA),
+    Column("payload_bytes", Integer),
     Column("received_at", Timestamp, nullable=False, server_default=NOW),
     UniqueConstraint(
         "source_topic", "source_partition", "source_offset", name="uq_dead_letters_source"
@@ -335,7 +328,8 @@ dead_letters = Table(
     Index("ix_dead_letters_received_at", "received_at"),
 )
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
-"""The worker keeps at most this many bytes of a dead-lettered message in `payload`."""
+"""The worker keeps at most this many bytes of a dead-lettered message in `payload`;
+`payload_bytes` is the size of the whole value (null when there was none)."""
 
 ingest_partitions = Table(
     "ingest_partitions",
@@ -348,6 +342,7 @@ ingest_partitions = Table(
         nullable=False,
         server_default=text("'{}'::uuid[]"),
     ),
+    Column("last_batch_dead_letters", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("updated_at", Timestamp, nullable=False, server_default=NOW),
 )
 

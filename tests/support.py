@@ -65,3 +65,40 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+class RestartablePostgres:
+    """A PostgreSQL server of one test's own (pgserver), which the test may stop and restart."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def url(self, database: str = "postgres") -> str:
+        return str(self._server.get_uri(database))
+
+    def pg_ctl(self, *args: str) -> None:
+        from pgserver import _commands
+
+        _commands.pg_ctl(
+            ["-w", *args], pgdata=self._server.pgdata, user=self._server.system_user, timeout=60
+        )
+
+    def restart(self, mode: str) -> None:
+        """`pg_ctl restart -m fast|immediate`: every connection is cut, then it accepts again."""
+        self.pg_ctl("-m", mode, "restart")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.pg_ctl("-m", mode, "stop")
+
+    def start(self) -> None:
+        self.pg_ctl("start")
+
+
+@contextlib.contextmanager
+def restartable_postgres(directory: Any) -> Iterator[RestartablePostgres]:
+    """A fresh embedded PostgreSQL in `directory` (deleted afterwards), for fault tests."""
+    from incidentflow.infra import _import_pgserver
+
+    pgserver = _import_pgserver()
+    with pgserver.get_server(directory / "pgdata", cleanup_mode="delete") as server:
+        yield RestartablePostgres(server)

@@ -3,17 +3,29 @@
 `build_batch` runs every taken message through the rules (`domain.replay.apply_message`) and
 freezes what changed into rows and change-feed values at once: the next batch mutates the same
 incidents while this one is being written, so nothing here may refer to live state.
+
+A message that PostgreSQL refused for a data reason (found by halving failed batches, see
+`workers.ingest`) is named in `refused`: it is dead-lettered as `storage_rejected` instead of
+being applied.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.contracts import LifecycleCommand, LlmCallFailure, Message, PolicyViolation, Rejection
+from domain.contracts import (
+    DeadLetterReason,
+    LifecycleCommand,
+    LlmCallFailure,
+    Message,
+    PolicyViolation,
+    Rejection,
+)
 from domain.merge import Pending
 from domain.replay import Skipped, apply_message, message_id
 from storage.ingest_store import BatchEffects, DeadLetterRow, PartitionEffects
@@ -22,6 +34,20 @@ from workers.changes import change_message
 from workers.feed import Fetched, PartitionFeed
 
 Taken = Sequence[tuple[PartitionFeed, Pending[Fetched]]]
+Source = tuple[str, int, int]
+"""Where a message was read: (topic, partition, offset)."""
+
+
+@dataclass(slots=True)
+class Outcomes:
+    """What became of a batch's messages, counted per input topic (for metrics and the guard)."""
+
+    applied: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(topic, reason) -> count."""
+    by_partition: dict[int, list[str | None]] = field(default_factory=dict)
+    """Per partition, each message's dead-letter reason or None, in order."""
 
 
 @dataclass(slots=True)
@@ -29,10 +55,16 @@ class Batch:
     """A computed batch: what to write, what to publish afterwards, and its ids."""
 
     effects: BatchEffects
-    messages: int
+    sources: list[Source] = field(default_factory=list)
+    """Every message of the batch, in the order it was applied."""
     changes: list[tuple[bytes, bytes]] = field(default_factory=list)
     event_ids: set[str] = field(default_factory=set)
     command_ids: set[str] = field(default_factory=set)
+    outcomes: Outcomes = field(default_factory=Outcomes)
+
+    @property
+    def messages(self) -> int:
+        return len(self.sources)
 
 
 def ids_of(taken: Taken) -> tuple[list[str], list[str]]:
@@ -70,11 +102,13 @@ def build_batch(
     now: datetime,
     applied_events: set[str],
     applied_commands: set[str],
-    topics: Sequence[str],
+    refused: Mapping[Source, str] | None = None,
 ) -> Batch:
-    """Apply the taken messages in order; `applied_*` hold the ids applied before this batch."""
-    batch = Batch(BatchEffects(received_at=now), messages=len(taken))
-    effects = batch.effects
+    """Apply the taken messages in order; `applied_*` hold the ids applied before this batch,
+    `refused` the messages PostgreSQL refused (with the database's message)."""
+    batch = Batch(BatchEffects(received_at=now))
+    effects, outcomes = batch.effects, batch.outcomes
+    refused = refused or {}
 
     def is_duplicate(message: Message) -> bool:
         kind, identifier = message_id(message)
@@ -83,21 +117,34 @@ def build_batch(
         return identifier in applied_events or identifier in batch.event_ids
 
     for feed, pending in taken:
+        topic = feed.topics[pending.source]
+        source = (topic, feed.partition, pending.offset)
+        batch.sources.append(source)
         message = pending.item.message
-        outcome = apply_message(feed.aggregator, message, now, is_duplicate)
+        refusal = refused.get(source)
+        if refusal is not None:
+            outcome: Any = Rejection(DeadLetterReason.STORAGE_REJECTED, refusal)
+        else:
+            outcome = apply_message(feed.aggregator, message, now, is_duplicate)
+        reason: str | None = None
         if isinstance(outcome, Rejection):
-            effects.dead_letters.append(_dead_letter(feed, pending, outcome, topics))
+            reason = outcome.reason.value
+            effects.dead_letters.append(_dead_letter(source, pending, outcome))
+            outcomes.dead_letters[(topic, reason)] += 1
         elif outcome is Skipped.DUPLICATE:
-            continue
+            outcomes.duplicates[topic] += 1
         elif isinstance(message, LifecycleCommand):
             batch.command_ids.add(message.command_id)
             effects.commands.append(message)
+            outcomes.applied[topic] += 1
         elif isinstance(outcome, uuid.UUID):
             if isinstance(message, LlmCallFailure):
                 effects.failures.append((message, outcome))
             elif isinstance(message, PolicyViolation):
                 effects.violations.append((message, outcome))
             batch.event_ids.add(message.event_id)  # type: ignore[union-attr]
+            outcomes.applied[topic] += 1
+        outcomes.by_partition.setdefault(feed.partition, []).append(reason)
     for feed in dict.fromkeys([feed for feed, _ in taken] + list(idle)):
         effects.partitions.append(_freeze(feed, batch))
     return batch
@@ -121,25 +168,30 @@ def _freeze(feed: PartitionFeed, batch: Batch) -> PartitionEffects:
             len(incident.related_call_ids),
             len(incident.run_ids),
         )
+    dead_letters = [
+        (row.source_topic, row.source_offset)
+        for row in batch.effects.dead_letters
+        if row.source_partition == feed.partition
+    ]
     return PartitionEffects(
         partition=feed.partition,
         watermark=feed.aggregator.watermark,
         incident_rows=rows,
         appended_incident_rows=appended,
         incident_ids=[incident.incident_id for incident in incidents],
+        dead_letters=dead_letters,
         timeline=changes.timeline,
         keys=changes.keys,
         next_offsets=feed.offsets_to_store(),
     )
 
 
-def _dead_letter(
-    feed: PartitionFeed, pending: Pending[Fetched], rejection: Rejection, topics: Sequence[str]
-) -> DeadLetterRow:
+def _dead_letter(source: Source, pending: Pending[Fetched], rejection: Rejection) -> DeadLetterRow:
+    topic, partition, offset = source
     return DeadLetterRow(
-        source_topic=topics[pending.source],
-        source_partition=feed.partition,
-        source_offset=pending.offset,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
         message_key=pending.item.key,
         reason=rejection.reason.value,
         detail=rejection.detail,

@@ -2,23 +2,32 @@
 
 A `PartitionFeed` owns the partition's `PartitionAggregator`, the time merge of its three input
 topic partitions, and the offsets that the next committed batch will store: the offset after the
-last message taken from the merge, never one only fetched (aggregation.md, "Surviving restarts").
+last message taken from the merge, never one only fetched (docs/aggregation.md, "Surviving
+restarts").
+
+When the merge finds a source with nothing buffered it asks whether that source may still hold
+an earlier message. A source whose fetched position is below the end offset the broker reported
+(or whose end offset is not known yet) is not idle: its data is a fetch away, and the merge waits
+for it however long the fetch takes. Only a source at its end is waited for, at most
+`max_idle_seconds` from the moment it was found empty. This is what makes a replay of a written
+log deterministic, whatever the machine's load.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import NamedTuple
 
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from domain.aggregation import PartitionAggregator
-from domain.contracts import Message, Rejection, message_time, parse_message
+from domain.aggregation import PartitionAggregator, latest_accepted
+from domain.contracts import Message, Rejection
 from domain.incidents import Incident
 from domain.merge import Pending, TimeMerge
-from domain.replay import SOURCE_MODELS
+from domain.replay import read_message
 
 
 class Fetched(NamedTuple):
@@ -29,6 +38,10 @@ class Fetched(NamedTuple):
     value: bytes | None
 
 
+Highwater = Callable[[TopicPartition], int | None]
+"""The end offset the broker last reported for a topic partition, None before any fetch."""
+
+
 class PartitionFeed:
     """The merge, aggregator and offsets of one partition number; see the module docstring."""
 
@@ -37,20 +50,23 @@ class PartitionFeed:
         partition: int,
         topics: Sequence[str],
         aggregator: PartitionAggregator,
-        next_offsets: dict[str, int],
+        start_offsets: Sequence[int],
         *,
         max_idle_seconds: float,
         clock: Callable[[], float],
     ) -> None:
+        """`start_offsets`: per source, the offset reading starts at (the one stored with the
+        last committed batch, else the partition's first)."""
         self.partition = partition
         self.topics = tuple(topics)
         self.tps = tuple(TopicPartition(topic, partition) for topic in topics)
         self.aggregator = aggregator
         self._merge: TimeMerge[Fetched] = TimeMerge(len(topics))
-        # The offset the next committed batch stores per source (None: nothing taken yet).
-        self.next_offsets: list[int | None] = [next_offsets.get(topic) for topic in topics]
-        self._fetched_next: list[int | None] = list(self.next_offsets)
+        # The offset the next committed batch stores per source.
+        self.next_offsets: list[int] = list(start_offsets)
+        self._fetched_next: list[int] = list(start_offsets)
         self._blocked_since: list[float | None] = [None] * len(topics)
+        self._waiting_on_fetch = False
         self._max_idle = max_idle_seconds
         self._clock = clock
         self.last_received = clock()
@@ -79,21 +95,27 @@ class PartitionFeed:
     def buffered(self, source: int) -> int:
         return self._merge.buffered(source)
 
-    def push(self, source: int, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
-        """Parse and buffer fetched records of one source, in offset order.
+    def fetched_next(self, source: int) -> int:
+        """The offset after the last record fetched from `source` (its read position)."""
+        return self._fetched_next[source]
 
-        Records already taken (offset behind what was fetched) are ignored: a seek back after
-        a reload may hand them out again.
+    def push(
+        self, source: int, records: Iterable[ConsumerRecord[bytes, bytes]], now: datetime
+    ) -> int:
+        """Parse and buffer fetched records of one source, in offset order; returns how many.
+
+        `now` is the wall clock at which they were read (the future guard's reference). Records
+        behind the read position are ignored: a seek back after a reload may hand them out again.
         """
         expected = self._fetched_next[source]
-        model = SOURCE_MODELS[source]
+        config = self.aggregator.config
+        latest = latest_accepted(now, config)
         entries = []
         for record in records:
-            if expected is not None and record.offset < expected:
+            if record.offset < expected:
                 continue
             expected = record.offset + 1
-            parsed = parse_message(model, record.value)
-            time = None if isinstance(parsed, Rejection) else message_time(parsed)
+            time, parsed = read_message(source, record.value, latest, config)
             entries.append(
                 Pending(time, source, record.offset, Fetched(parsed, record.key, record.value))
             )
@@ -102,22 +124,22 @@ class PartitionFeed:
             self._blocked_since[source] = None
             self.last_received = self._clock()
             self._merge.extend(source, entries)
+        return len(entries)
 
-    def take(self, limit: int, at_end: Callable[[TopicPartition], bool]) -> list[Pending[Fetched]]:
-        """Up to `limit` messages in merge order, stopping where the merge must wait.
-
-        An empty source that is not at its end holds the merge back for at most
-        `max_idle_seconds` from the moment it was first found empty.
-        """
+    def take(self, limit: int, highwater: Highwater) -> list[Pending[Fetched]]:
+        """Up to `limit` messages in merge order, stopping where the merge must wait."""
         now = self._clock()
-        # Within one take nothing is fetched, so whether a source is at its end cannot change.
-        ended: dict[int, bool] = {}
+        self._waiting_on_fetch = False
+        # Within one take nothing is fetched, so the end offsets cannot change.
+        ends: dict[int, int | None] = {}
 
         def waiting(source: int) -> bool:
-            if source not in ended:
-                ended[source] = at_end(self.tps[source])
-            if ended[source]:
-                return False
+            if source not in ends:
+                ends[source] = highwater(self.tps[source])
+            end = ends[source]
+            if end is None or self._fetched_next[source] < end:
+                self._waiting_on_fetch = True
+                return True
             since = self._blocked_since[source]
             if since is None:
                 self._blocked_since[source] = since = now
@@ -133,15 +155,19 @@ class PartitionFeed:
         return taken
 
     def is_waiting(self) -> bool:
-        """True if some source was found empty and its idle wait has not run out yet."""
+        """True if the last `take` stopped for a fetch, or an idle wait has not run out yet."""
+        if self._waiting_on_fetch:
+            return True
         now = self._clock()
         return any(
             since is not None and now - since < self._max_idle for since in self._blocked_since
         )
 
     def offsets_to_store(self) -> dict[str, int]:
-        return {
-            topic: offset
-            for topic, offset in zip(self.topics, self.next_offsets, strict=True)
-            if offset is not None
-        }
+        return dict(zip(self.topics, self.next_offsets, strict=True))
+
+    def rewind(self) -> None:
+        """Forget what was fetched but not taken: the next fetch starts at `next_offsets`."""
+        self._merge = TimeMerge(len(self.topics))
+        self._fetched_next = list(self.next_offsets)
+        self._blocked_since = [None] * len(self.topics)

@@ -5,12 +5,21 @@ partition p of all three lands on one worker. Per loop it fetches, merges each p
 and for the messages taken runs one batch:
 
 1. one PostgreSQL transaction: applied events, touched incidents, timeline, key map, commands,
-   dead letters, and per partition the watermark and the next offsets (`IngestStore.save`);
+   dead letters, and per partition the watermark, the next offsets and the last batch's changes
+   and dead letters (`IngestStore.save`);
 2. one `incident.changes` message per touched incident, and the dead letters' copies;
 3. the Kafka offset commit (for lag monitoring: PostgreSQL holds the offsets we resume from).
 
 A crash anywhere leaves PostgreSQL at the end of the last committed batch, and the worker that
-takes the partition over resumes from the offsets stored with it: each event is applied once.
+takes the partition over resumes from the offsets stored with it (or the partition's first offset)
+and publishes the last batch's changes and dead letters again: each event is applied once.
+
+Faults: a failed batch is re-read from exactly where it started. A database refusal caused by the
+data (`workers.faults.is_data_error`) is narrowed down by halving the batch until the message
+responsible is found; it is dead-lettered as `storage_rejected` and the rest applied. Any other
+database or broker failure is retried with backoff for `outage_seconds`, then the worker stops
+with `OutageExceeded`. The consumer's start-up and group join are retried after
+`startup_timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -18,27 +27,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
-from domain.aggregation import PartitionAggregator
 from domain.merge import Pending
 from domain.settings import Settings
-from storage.ingest_store import IngestStore
 from workers.batch import Batch, Taken, build_batch, ids_of, named_incidents
-from workers.changes import IngestStats, change_message, dead_letter_headers
+from workers.changes import IngestStats
+from workers.faults import Outage, WorkerStop, describe, is_data_error
 from workers.feed import Fetched, PartitionFeed
+from workers.guard import DeadLetterGuard, DeadLettersAboveLimit
+from workers.membership import join_group, stop_consumer
+from workers.ownership import OwnedPartitions
+from workers.protocols import Consumer, Records, Store
+from workers.publishing import Producer, Publication, Publisher
+from workers.refusals import RefusalSearch
+from workers.telemetry import IngestMetrics
 
 log = logging.getLogger("incidentflow.ingest")
 
 IDLE_ADVANCE_EVERY = 1.0
 """Seconds between two idle watermark advances of one partition."""
 EVICT_EVERY_BATCHES = 200
-RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
+PROBE_EVERY = 5.0
+"""Seconds between two reads of the end offsets: consumer lag, and a broker health check."""
+PROBE_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+GUARD_REPEAT_SECONDS = 60.0
+COMMIT_TIMEOUT = 10.0
+"""A commit waits for the group coordinator; with the broker away it would wait for good."""
 
 
 class IngestWorker:
@@ -47,30 +68,57 @@ class IngestWorker:
     def __init__(
         self,
         settings: Settings,
-        store: IngestStore,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        store: Store,
+        producer: Producer,
         *,
+        metrics: IngestMetrics | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._consumer = consumer
-        self._producer = producer
+        self.metrics = metrics or IngestMetrics()
         self._wall_clock = wall_clock
         self._clock = clock
+        self._sleep = sleep
         self._topics = settings.input_topics
         self._source = {topic: rank for rank, topic in enumerate(self._topics)}
-        self._feeds: dict[int, PartitionFeed] = {}
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._fatal: WorkerStop | None = None
         self._batches = 0
-        self._failures = 0
         self._uncommitted: dict[TopicPartition, int] = {}
         self._inflight: asyncio.Task[None] | None = None
         self._inflight_batch: Batch | None = None
+        self._database = Outage("PostgreSQL", settings.outage_seconds, clock)
+        self._broker = Outage("the broker", settings.outage_seconds, clock)
+        self._publisher = Publisher(
+            producer,
+            changes_topic=settings.changes_topic,
+            deadletter_topic=settings.deadletter_topic,
+            outage=self._broker,
+            metrics=self.metrics,
+            sleep=sleep,
+        )
+        self._owned = OwnedPartitions(
+            settings, store, self._publisher, self.metrics,
+            database=self._database, broker=self._broker, clock=clock, sleep=sleep,
+        )  # fmt: skip
+        self._refusals = RefusalSearch()
+        self._guard = DeadLetterGuard(
+            settings.dead_letter_guard_share, settings.dead_letter_guard_window
+        )
+        self._guard_logged: dict[int, float] = {}
+        self._shares: dict[int, float] = {}
+        self.metrics_url: str | None = None
         self.stats = IngestStats()
+
+    @property
+    def consumer(self) -> Consumer:
+        if self._owned.consumer is None:
+            raise RuntimeError("the worker has no consumer: call join() first")
+        return self._owned.consumer
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -81,47 +129,91 @@ class IngestWorker:
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
 
+    async def join(self, make_consumer: Callable[[], Consumer]) -> None:
+        """Start a consumer and join the group (`workers.membership.join_group`)."""
+
+        def adopt() -> Consumer:
+            if self._owned.consumer is not None:  # the attempt before failed
+                self.metrics.retry("join")
+            self._owned.consumer = make_consumer()
+            return self._owned.consumer
+
+        await join_group(
+            adopt,
+            list(self._topics),
+            self.listener(),
+            timeout=self._settings.startup_timeout_seconds,
+            outage=self._broker,
+            sleep=self._sleep,
+        )
+        log.info("joined group %s", self._settings.consumer_group)
+
+    async def close(self) -> None:
+        """Stop the consumer (bounded: a broker that does not answer cannot hold the exit)."""
+        if self._owned.consumer is not None:
+            await stop_consumer(self._owned.consumer)
+            self._owned.consumer = None
+
     async def run(self, *, stop_when_caught_up: bool = False) -> int:
-        """Consume until stopped, or until caught up if asked; returns the exit code."""
+        """Consume until stopped, or until caught up if asked; returns the exit code.
+
+        Raises `WorkerStop` when an outage outlasts its limit or the dead-letter guard stops it.
+        """
         while not self._stopping.is_set():
-            timeout_ms = 5 if any(feed.is_waiting() for feed in self._feeds.values()) else 100
+            self._raise_fatal()
+            if self._owned.unloaded:
+                async with self._lock:
+                    await self._owned.load_unloaded()
+            waiting = any(feed.is_waiting() for feed in self._owned.feeds.values())
+            timeout_ms = 5 if waiting else 100
             fetched = await self._fetch(timeout_ms)
             async with self._lock:
-                for tp, records in fetched.items():
-                    feed = self._feeds.get(tp.partition)
-                    if feed is not None and tp.topic in self._source:
-                        feed.push(self._source[tp.topic], records)
+                self._push(fetched)
                 worked = await self._run_batches()
-                self._apply_backpressure()
+                self._owned.apply_backpressure()
+            self._raise_fatal()
             await self._commit_offsets()
+            await self._owned.probe(self._shares)
             if stop_when_caught_up and not worked and not fetched:
                 async with self._lock:
                     await self.settle()
-                if await self._caught_up():
-                    log.info("caught up on partitions %s", sorted(self._feeds))
+                if not self._refusals.busy and await self._owned.caught_up():
+                    log.info("caught up on partitions %s", sorted(self._owned.feeds))
                     break
         async with self._lock:
             await self.settle()
+        self._raise_fatal()
         await self._commit_offsets()
         return 0
 
-    async def _fetch(
-        self, timeout_ms: int
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    def _raise_fatal(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _fetch(self, timeout_ms: int) -> Records:
         """Fetch up to a batch: what arrives within the timeout, topped up from the prefetch."""
         limit = self._settings.ingest_max_batch
-        fetched: dict[
-            TopicPartition, list[ConsumerRecord[bytes, bytes]]
-        ] = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
-        count = sum(len(records) for records in fetched.values())
-        while fetched and count < limit:
-            more = await self._consumer.getmany(timeout_ms=0, max_records=limit - count)
-            if not more:
-                break
-            for tp, records in more.items():
-                fetched.setdefault(tp, []).extend(records)
-                count += len(records)
+        try:
+            fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+            count = sum(len(records) for records in fetched.values())
+            while fetched and count < limit:
+                more = await self.consumer.getmany(timeout_ms=0, max_records=limit - count)
+                if not more:
+                    break
+                for tp, records in more.items():
+                    fetched.setdefault(tp, []).extend(records)
+                    count += len(records)
+        except KafkaError as error:  # the consumer reconnects by itself; the probe counts outages
+            log.warning("fetch failed: %s", describe(error))
+            return {}
         return fetched
+
+    def _push(self, fetched: Records) -> None:
+        now = self._wall_clock()
+        for tp, records in fetched.items():
+            feed = self._owned.feeds.get(tp.partition)
+            if feed is not None and tp.topic in self._source:
+                self.metrics.read(tp.topic, feed.push(self._source[tp.topic], records, now))
 
     async def _run_batches(self) -> bool:
         """Build batches until the merges hold nothing ready; True if any was built.
@@ -133,60 +225,63 @@ class IngestWorker:
         while True:
             self._batches += 1
             if self._batches % EVICT_EVERY_BATCHES == 0:
-                for feed in self._feeds.values():
+                for feed in self._owned.feeds.values():
                     feed.evict()
-            taken = self._take(self._settings.ingest_max_batch)
+            taken = self._take(self._batch_limit())
             idle = self._idle_advances()
             if not taken and not idle:
                 return worked
             worked = True
+            started = time.perf_counter()
             try:
                 batch = await self._build(taken, idle)
+            except WorkerStop:
+                raise
             except Exception as error:  # a read failed: reload and retry, never die on a batch
                 if await self.settle():
-                    await self._recover(error)
+                    await self._recover(error, None)
                 return worked
             if not await self.settle():
                 return worked  # the batch before failed: state was reloaded, this one is void
-            self._inflight = asyncio.create_task(self._complete(batch))
+            self._inflight = asyncio.create_task(self._complete(batch, started))
             self._inflight_batch = batch
+            if self._refusals.limit is not None:
+                await self.settle()  # while searching for a refused message, one batch at a time
+
+    def _batch_limit(self) -> int:
+        limit, searching = self._settings.ingest_max_batch, self._refusals.limit
+        return min(limit, searching) if searching is not None else limit
 
     async def settle(self) -> bool:
         """Wait for the batch in flight; on failure reload every partition. True if it committed."""
         task, self._inflight = self._inflight, None
+        batch, self._inflight_batch = self._inflight_batch, None
         if task is None:
             return True
         started = time.perf_counter()
         try:
             await task
+        except WorkerStop:
+            raise
         except Exception as error:
-            await self._recover(error)
+            await self._recover(error, batch)
             return False
         finally:
-            self._inflight_batch = None
             self.stats.spent("wait", time.perf_counter() - started)
-        self._failures = 0
         return True
 
     # -- one batch -----------------------------------------------------------------------------
 
     def _take(self, limit: int) -> list[tuple[PartitionFeed, Pending[Fetched]]]:
         taken: list[tuple[PartitionFeed, Pending[Fetched]]] = []
-        for partition in sorted(self._feeds):
-            feed = self._feeds[partition]
+        feeds = self._owned.feeds
+        for partition in sorted(feeds):
             remaining = limit - len(taken)
             if remaining <= 0:
                 break
-            taken.extend((feed, pending) for pending in feed.take(remaining, self._at_end))
+            feed = feeds[partition]
+            taken.extend((feed, p) for p in feed.take(remaining, self._owned.highwater))
         return taken
-
-    def _at_end(self, tp: TopicPartition) -> bool:
-        feed = self._feeds[tp.partition]
-        highwater = self._consumer.highwater(tp)
-        fetched = feed.next_offsets[self._source[tp.topic]]
-        if highwater is None:
-            return False
-        return highwater == 0 or (fetched is not None and fetched >= highwater)
 
     def _idle_advances(self) -> list[PartitionFeed]:
         """Advance the watermark of partitions quiet for `idle_watermark_seconds` (wall clock)."""
@@ -194,7 +289,7 @@ class IngestWorker:
             return []
         now = self._clock()
         advanced = []
-        for feed in self._feeds.values():
+        for feed in self._owned.feeds.values():
             quiet = now - feed.last_received >= self._settings.idle_watermark_seconds
             if quiet and not len(feed) and now - feed.last_idle_advance >= IDLE_ADVANCE_EVERY:
                 feed.last_idle_advance = now
@@ -222,143 +317,112 @@ class IngestWorker:
             now=self._wall_clock(),
             applied_events=applied_events,
             applied_commands=applied_commands,
-            topics=self._topics,
+            refused=self._refusals.refused,
         )
         self.stats.spent("lookup", looked_up - started)
         self.stats.spent("apply", time.perf_counter() - looked_up)
         return batch
 
-    async def _complete(self, batch: Batch) -> None:
+    async def _complete(self, batch: Batch, started: float) -> None:
         """Write, publish, and queue the offsets for the Kafka commit."""
-        started = time.perf_counter()
+        writing = time.perf_counter()
         await self._store.save(batch.effects)
         saved = time.perf_counter()
-        self.stats.record(batch.effects, batch.messages)
-        await self._publish(batch)
-        self.stats.spent("save", saved - started)
+        self._database.recovered()
+        self._after_commit(batch, transaction=saved - writing, seconds=saved - started)
+        await self._publisher.publish(Publication.of_batch(batch.changes, batch.effects))
+        self.stats.spent("save", saved - writing)
         self.stats.spent("publish", time.perf_counter() - saved)
         for effects in batch.effects.partitions:
             for topic, offset in effects.next_offsets.items():
-                self._uncommitted[TopicPartition(topic, effects.partition)] = offset
+                tp = TopicPartition(topic, effects.partition)
+                self._uncommitted[tp] = self._owned.stored[tp] = offset
 
-    async def _publish(self, batch: Batch) -> None:
-        sends = [
-            await self._producer.send(self._settings.changes_topic, key=key, value=value)
-            for key, value in batch.changes
-        ]
-        for row in batch.effects.dead_letters:
-            sends.append(
-                await self._producer.send(
-                    self._settings.deadletter_topic,
-                    key=row.message_key,
-                    value=row.payload,
-                    headers=dead_letter_headers(row),
-                )
+    def _after_commit(self, batch: Batch, *, transaction: float, seconds: float) -> None:
+        """Counts, metrics, the end of a refusal search, and the dead-letter guard."""
+        self.stats.record(batch.effects)
+        outcomes = batch.outcomes
+        self.metrics.batch(batch.messages, seconds, transaction)
+        for topic, count in outcomes.applied.items():
+            self.metrics.applied(topic, count)
+        for topic, count in outcomes.duplicates.items():
+            self.metrics.duplicates(topic, count)
+        for (topic, reason), count in outcomes.dead_letters.items():
+            self.metrics.dead_lettered(topic, reason, count)
+        self._refusals.committed(batch.sources)
+        for partition, reasons in outcomes.by_partition.items():
+            self._check_guard(partition, reasons)
+
+    def _check_guard(self, partition: int, reasons: list[str | None]) -> None:
+        report = self._guard.record(partition, reasons)
+        self._shares[partition] = report.share
+        if not report.firing:
+            return
+        now = self._clock()
+        if report.started:
+            self.metrics.guard_fired(partition)
+        if report.started or now - self._guard_logged.get(partition, 0.0) >= GUARD_REPEAT_SECONDS:
+            self._guard_logged[partition] = now
+            log.error("dead-letter guard: %s", report.describe(self._guard.share))
+        if self._settings.dead_letter_guard_action == "stop" and self._fatal is None:
+            self._fatal = DeadLettersAboveLimit(
+                f"{report.describe(self._guard.share)}; stopping "
+                "(INCIDENTFLOW_DEAD_LETTER_GUARD_ACTION=stop)"
             )
-        if sends:
-            await asyncio.gather(*sends)
 
     async def _commit_offsets(self) -> None:
         """Commit persisted offsets to Kafka outside the lock: a commit may wait on a rebalance."""
-        assigned = self._consumer.assignment()
+        if self._owned.consumer is None:
+            return
+        assigned = self.consumer.assignment()
         offsets = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
         self._uncommitted.clear()
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError, KafkaError) as error:
+            await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_TIMEOUT)
+        except (KafkaError, TimeoutError) as error:
             # PostgreSQL holds the offsets we resume from; Kafka's copy only serves lag metrics.
+            self.metrics.retry("commit")
             log.warning("offset commit to Kafka failed (%s); PostgreSQL has them", error)
 
-    async def _recover(self, error: BaseException) -> None:
-        """Forget in-memory effects of failed batches: reload every partition and seek back."""
-        self._failures += 1
-        delay = RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
-        log.error(
-            "batch failed (%s: %s); reloading partitions and retrying in %.1fs",
-            type(error).__name__,
-            error,
-            delay,
-            exc_info=error,
-        )
-        await asyncio.sleep(delay)  # back off before touching the database again
-        for partition in list(self._feeds):
-            await self._load(partition)
+    # -- failures ------------------------------------------------------------------------------
+
+    async def _recover(self, error: BaseException, batch: Batch | None) -> None:
+        """Forget the in-memory effects of failed batches: reload every partition, seek back.
+
+        A data refusal of a batch narrows the search for its message (`RefusalSearch`); any
+        other failure waits a backoff first and counts against the database's outage limit.
+        """
+        sources = batch.sources if batch is not None else []
+        if sources and is_data_error(error) and not self._refusals.knows(sources):
+            self._refusals.refusal(sources, describe(error))
+        else:
+            self.metrics.retry("database")
+            await self._sleep(self._database.failed(error, "applying a batch"))
+        await self._owned.reload()
 
     # -- assignment ----------------------------------------------------------------------------
 
     async def assign(self, partitions: Iterable[int]) -> None:
+        self.metrics.rebalance()
         async with self._lock:
-            for partition in sorted(set(partitions)):
-                await self._load(partition)
+            try:
+                await self._owned.assign(partitions)
+            except WorkerStop as error:  # the consumer swallows a listener's exceptions
+                self._fatal = error
 
     async def revoke(self, partitions: Iterable[int]) -> None:
         async with self._lock:  # a batch being built finishes first: it holds the lock
-            await self.settle()  # and the one being written commits
-            for partition in partitions:
-                self._feeds.pop(partition, None)
-
-    async def _load(self, partition: int) -> None:
-        """(Re)build a partition's state from PostgreSQL and seek to its stored offsets."""
-        stored = await self._store.load_partition(partition, self._topics)
-        aggregator = PartitionAggregator(
-            self._settings.aggregation(),
-            watermark=stored.watermark,
-            incidents=stored.incidents,
-            keys=stored.keys,
-        )
-        feed = PartitionFeed(
-            partition,
-            self._topics,
-            aggregator,
-            stored.next_offsets,
-            max_idle_seconds=self._settings.max_task_idle_ms / 1000,
-            clock=self._clock,
-        )
-        self._feeds[partition] = feed
-        for tp, offset in zip(feed.tps, feed.next_offsets, strict=True):
-            if offset is not None:
-                self._consumer.seek(tp, offset)
-            else:
-                await self._consumer.seek_to_committed(tp)
-        # The last batch's changes may not have reached the feed before a crash: send them again
-        # (processors ignore versions they have seen).
-        for incident in await self._store.load_incidents(stored.last_batch_incident_ids):
-            await self._producer.send(
-                self._settings.changes_topic,
-                key=incident.tenant_id.encode(),
-                value=change_message(incident.snapshot()),
-            )
-        log.info(
-            "partition %d loaded: %d incidents, watermark %s",
-            partition,
-            len(stored.incidents),
-            stored.watermark,
-        )
-
-    def _apply_backpressure(self) -> None:
-        limit = 2 * self._settings.ingest_max_batch
-        assigned = self._consumer.assignment()
-        for feed in self._feeds.values():
-            for source, tp in enumerate(feed.tps):
-                if tp not in assigned:
-                    continue
-                if feed.buffered(source) > limit:
-                    self._consumer.pause(tp)
-                else:
-                    self._consumer.resume(tp)
-
-    async def _caught_up(self) -> bool:
-        if not self._feeds or any(len(feed) for feed in self._feeds.values()):
-            return False
-        tps = [tp for feed in self._feeds.values() for tp in feed.tps]
-        ends = await self._consumer.end_offsets(tps)
-        for tp in tps:
-            position = await self._consumer.position(tp)
-            if position < ends[tp]:
-                return False
-        return True
+            try:
+                await self.settle()  # and the one being written commits
+            except WorkerStop as error:
+                self._fatal = error
+            revoked = list(partitions)
+            self._owned.drop(revoked)
+            for partition in revoked:
+                self._guard.forget(partition)
+                self._shares.pop(partition, None)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

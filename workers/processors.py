@@ -10,7 +10,8 @@ rather than ack what it could not write. A message that is not an incident snaps
 in `dead_letters` (same transaction) and acked.
 
 faust state lives in PostgreSQL only: no Tables, no web server, no leader topic; the changes
-topic must exist before the worker starts (`workers.topics.ensure_topics`).
+topic must exist before the worker starts (`workers.topics.ensure_topics`). The app records
+its Prometheus metrics in a `workers.telemetry.ProcessorMetrics`, which the process serves.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import faust
-import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.analytics import InvalidChange, Snapshot, check_snapshot
-from domain.contracts import DeadLetterReason
+from domain.contracts import DeadLetterReason, Rejection
+from domain.snapshot import IncidentSnapshot, parse_snapshot
 from storage.analytics_store import AppliedBatch
 from storage.ingest_store import DeadLetterRow
+from workers.telemetry import ProcessorMetrics
 
 log = logging.getLogger("incidentflow.processors")
 
@@ -38,6 +42,7 @@ MAX_BATCH = 500
 BATCH_WITHIN_SECONDS = 0.5
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 5.0, 10.0, 10.0)
 """Back-off between attempts of one batch (about 34 s in all); then the worker crashes."""
+LAG_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +60,15 @@ class SnapshotWriter(Protocol):
     """Writes a batch in one transaction, or raises having written nothing."""
 
     async def apply(
-        self, snapshots: Sequence[Snapshot], dead_letters: Sequence[DeadLetterRow] = ()
+        self, snapshots: Sequence[IncidentSnapshot], dead_letters: Sequence[DeadLetterRow] = ()
     ) -> AppliedBatch: ...
 
 
 class ChangeSink:
-    """Decodes change messages and applies them with retries; see the module docstring."""
+    """Decodes change messages and applies them with retries; see the module docstring.
+
+    With `metrics`, each batch is recorded once it committed (and each retry as it happens).
+    """
 
     def __init__(
         self,
@@ -68,17 +76,23 @@ class ChangeSink:
         *,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        metrics: ProcessorMetrics | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._writer = writer
         self._delays = tuple(retry_delays)
         self._sleep = sleep
-        self.applied = 0
-        self.messages = 0
+        self._metrics = metrics
+        self._clock = clock
 
     async def apply(self, messages: Sequence[ChangeMessage]) -> AppliedBatch:
         """Apply the batch; raises the last database error once the retries are exhausted."""
+        started = self._clock()
+        if self._metrics is not None:
+            self._metrics.read(len(messages))
         snapshots, dead_letters = decode(messages)
         for attempt, delay in enumerate((*self._delays, None), start=1):
+            began = self._clock()
             try:
                 result = await self._writer.apply(snapshots, dead_letters)
             except (SQLAlchemyError, OSError) as error:
@@ -88,25 +102,55 @@ class ChangeSink:
                     "batch of %d changes failed (attempt %d: %s: %s); retrying in %.1fs",
                     len(messages), attempt, type(error).__name__, error, delay,
                 )  # fmt: skip
+                if self._metrics is not None:
+                    self._metrics.retry("database")
                 await self._sleep(delay)
             else:
-                self.messages += len(messages)
-                self.applied += max(result.applied.values(), default=0)
+                committed = self._clock()
+                if self._metrics is not None:
+                    self._metrics.batch(len(messages), committed - started, committed - began)
+                    _record(self._metrics, messages, dead_letters, result)
                 return result
         raise AssertionError("unreachable")
 
 
-def decode(messages: Sequence[ChangeMessage]) -> tuple[list[Snapshot], list[DeadLetterRow]]:
-    """The snapshots of the messages, and a dead-letter row for each message that is none."""
-    snapshots: list[Snapshot] = []
+def _record(
+    metrics: ProcessorMetrics,
+    messages: Sequence[ChangeMessage],
+    dead_letters: Sequence[DeadLetterRow],
+    result: AppliedBatch,
+) -> None:
+    """A committed batch's counts, and each partition's dead-letter share."""
+    for processor, count in result.applied.items():
+        metrics.applied(processor, count)
+    for processor, count in result.stale.items():
+        metrics.stale(processor, count)
+    for reason, count in Counter(row.reason for row in dead_letters).items():
+        metrics.dead_lettered(reason, count)
+    reasons = {(row.source_partition, row.source_offset): row.reason for row in dead_letters}
+    outcomes: dict[int, list[str | None]] = {}
+    for message in messages:
+        outcome = reasons.get((message.partition, message.offset))
+        outcomes.setdefault(message.partition, []).append(outcome)
+    for partition, batch in outcomes.items():
+        report = metrics.outcomes(partition, batch)
+        if report.started:
+            log.error("dead-letter guard: %s", report.describe(metrics.guard.share))
+
+
+def decode(
+    messages: Sequence[ChangeMessage],
+) -> tuple[list[IncidentSnapshot], list[DeadLetterRow]]:
+    """The snapshots of the messages, and a dead-letter row for each message that is none
+    (`invalid_json` or `schema_violation`, the detail naming the field at fault)."""
+    snapshots: list[IncidentSnapshot] = []
     dead: list[DeadLetterRow] = []
     for message in messages:
-        try:
-            snapshots.append(check_snapshot(orjson.loads(message.value or b"")))
-        except orjson.JSONDecodeError as error:
-            dead.append(_dead_letter(message, DeadLetterReason.INVALID_JSON, str(error)))
-        except InvalidChange as error:
-            dead.append(_dead_letter(message, DeadLetterReason.SCHEMA_VIOLATION, str(error)))
+        parsed = parse_snapshot(message.value)
+        if isinstance(parsed, Rejection):
+            dead.append(_dead_letter(message, parsed.reason, parsed.detail))
+        else:
+            snapshots.append(parsed)
     for row in dead:
         log.error("change message %s/%d@%d rejected: %s", row.source_topic,
                   row.source_partition, row.source_offset, row.detail)  # fmt: skip
@@ -133,12 +177,14 @@ def create_app(
     *,
     close: Callable[[], Awaitable[None]] | None = None,
     datadir: Path | None = None,
+    metrics: ProcessorMetrics | None = None,
 ) -> faust.App:
     """The faust app with its one agent; connects to nothing until a worker starts it.
 
     `sink` is awaited once, inside the worker's event loop, to build the sink (and its engine);
     `close` is awaited when the agent stops. The process environment is not read (`env={}`):
     every setting is passed here. faust creates (empty) data directories under `datadir`.
+    With `metrics`, the app also counts rebalances and refreshes the consumer lag.
     """
     app = faust.App(
         app_id,
@@ -176,7 +222,65 @@ def create_app(
                 await close()
 
     app.agent(topic, name="apply_changes", concurrency=1)(apply_changes)
+    if metrics is not None:
+        _observe(app, metrics, changes_topic, bootstrap_servers)
     return app
+
+
+def _observe(
+    app: faust.App,
+    metrics: ProcessorMetrics,
+    topic: str,
+    bootstrap_servers: str,
+) -> None:
+    """Count assignments (a partition no longer assigned loses its series) and, while the app
+    runs, refresh the lag every `LAG_EVERY_SECONDS`."""
+
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (assigned,) = args  # the signal sends the set of assigned TPs
+        metrics.rebalance()
+        metrics.keep_partitions(tp.partition for tp in assigned if tp.topic == topic)
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+    async def refresh_lag() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        started = failing = False
+        try:
+            while True:
+                try:
+                    if not started:
+                        await admin.start()
+                        started = True
+                    metrics.lags(await _consumer_lag(app, admin, topic))
+                    failing = False
+                except Exception as error:  # the next refresh tries again
+                    if not failing:
+                        log.warning("cannot read the consumer lag (%s: %s)",
+                                    type(error).__name__, error)  # fmt: skip
+                    failing = True
+                await asyncio.sleep(LAG_EVERY_SECONDS)
+        finally:
+            await admin.close()
+
+    app.task(refresh_lag)
+
+
+async def _consumer_lag(app: faust.App, admin: AIOKafkaAdminClient, topic: str) -> dict[int, int]:
+    """Per assigned partition of `topic`: its end offset minus the group's committed offset (the
+    log start offset if nothing was committed). The end offset is the broker's: on tansu the
+    last batch's base offset + 1, so the lag there is a lower bound, short by up to the size of
+    the last batch produced."""
+    tps = sorted(tp for tp in app.consumer.assignment() if tp.topic == topic)
+    if not tps:
+        return {}
+    ends = await app.consumer.highwaters(*tps)
+    offsets = await admin.list_consumer_group_offsets(app.conf.id, partitions=tps)
+    committed = {tp: offsets[tp].offset for tp in tps if tp in offsets and offsets[tp].offset >= 0}
+    missing = [tp for tp in tps if tp not in committed]
+    if missing:
+        committed.update(await app.consumer.earliest_offsets(*missing))
+    return {tp.partition: ends[tp] - committed[tp] for tp in tps}
 
 
 def _message(event: Any) -> ChangeMessage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tests.scenario import ScenarioMessage, partition_for, scenario_env
 from workers.topics import ensure_topics
 
 PARTITIONS = 8
+REPO = Path(__file__).resolve().parents[2]
 KINDS = ("failures", "violations", "commands")
 
 
@@ -63,10 +65,7 @@ class Topics:
             "INCIDENTFLOW_DEADLETTER_TOPIC": self.deadletter,
             "INCIDENTFLOW_TOPIC_PARTITIONS": str(PARTITIONS),
             "INCIDENTFLOW_CONSUMER_GROUP": f"{self.prefix}ingest",
-            # A replay of a fully written log merges deterministically only if the merge waits
-            # for every partition that is not at its end; the default 100 ms may run out on a
-            # loaded CI machine.
-            "INCIDENTFLOW_MAX_TASK_IDLE_MS": "60000",
+            "INCIDENTFLOW_INGEST_METRICS_PORT": "0",
             **extra,
         }
 
@@ -102,6 +101,47 @@ async def publish_scenario(bootstrap: str, messages: list[ScenarioMessage]) -> T
     return topics
 
 
+def applied_events(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM llm_call_failures)"
+            " + (SELECT count(*) FROM policy_violations)"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+class Worker:
+    """`incidentflow ingest` as a subprocess, its standard error kept in a file (a pipe nobody
+    reads would fill and block the worker)."""
+
+    def __init__(self, env: dict[str, str], *flags: str) -> None:
+        handle, name = tempfile.mkstemp(prefix="ingest-", suffix=".log")
+        self._path = Path(name)
+        with open(handle, "wb") as log:
+            self.process = subprocess.Popen(
+                ingest_command(*flags), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log
+            )
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        """What it has written to standard error so far."""
+        return self._path.read_bytes().decode(errors="replace")
+
+    def finish(self, timeout: float = 240) -> tuple[int, str]:
+        """Wait for the exit (killing it after `timeout`); the exit status and standard error."""
+        try:
+            self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        stderr = self.log()
+        self._path.unlink(missing_ok=True)
+        return self.process.returncode, stderr
+
+
 def ingest_command(*flags: str) -> list[str]:
     return [sys.executable, "-m", "incidentflow", "ingest", *flags]
 
@@ -113,7 +153,7 @@ def run_ingest_to_end(env: dict[str, str], timeout: float = 240) -> None:
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
         check=False,
     )
     assert result.returncode == 0, f"ingest exited {result.returncode}:\n{result.stderr[-4000:]}"

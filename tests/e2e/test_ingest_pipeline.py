@@ -11,11 +11,11 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.e2e.pipeline import (
     PARTITIONS,
+    applied_events,
     assert_same_tables,
     expected_tables,
     ingest_command,
@@ -72,15 +72,6 @@ async def test_a_second_run_changes_nothing(scenario, database_url, bootstrap_se
     assert_same_tables(read_tables(database_url), first)
 
 
-def _applied_events(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM llm_call_failures)"
-            " + (SELECT count(*) FROM policy_violations)"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 @pytest.mark.slow
 async def test_sigkill_mid_stream_then_restart_gives_the_same_tables(
     scenario, database_url, bootstrap_servers, wait_until
@@ -97,14 +88,14 @@ async def test_sigkill_mid_stream_then_restart_gives_the_same_tables(
         )  # fmt: skip
         try:
             await wait_until(
-                lambda f=fraction: _applied_events(database_url) >= f * total,
+                lambda f=fraction: applied_events(database_url) >= f * total,
                 timeout=120,
                 message=f"the worker never applied {fraction:.0%} of the events",
             )
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
-        assert _applied_events(database_url) < total, "killed too late: the run had finished"
+        assert applied_events(database_url) < total, "killed too late: the run had finished"
 
     run_ingest_to_end(env)
 
@@ -122,7 +113,7 @@ async def test_sigterm_finishes_the_batch_and_exits_cleanly(
     )
     try:
         await wait_until(
-            lambda: _applied_events(database_url) > 0, timeout=120, message="nothing applied"
+            lambda: applied_events(database_url) > 0, timeout=120, message="nothing applied"
         )
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=60)

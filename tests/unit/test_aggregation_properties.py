@@ -84,7 +84,10 @@ class Log:
     def entries(self) -> list[Pending[Message | Rejection]]:
         """The messages in the order the worker applies them."""
         parsed = [
-            [pending_message(source, offset, value) for offset, value in enumerate(values)]
+            [
+                pending_message(source, offset, value, NOW, CONFIG)
+                for offset, value in enumerate(values)
+            ]
             for source, values in enumerate(self.sources)
         ]
         return list(merge_complete(parsed))

@@ -12,9 +12,16 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api import analytics, costs, health, history, incidents
+from api import health
+from api.cost_impact import routes as cost_impact
+from api.costs import routes as costs
 from api.deps import reject_unknown_parameters
 from api.errors import install_error_handlers
+from api.history import routes as history
+from api.incident_metrics import routes as incident_metrics
+from api.incidents import routes as incidents
+from api.patterns import routes as patterns
+from api.recurrence import routes as recurrence
 from api.telemetry import MetricsMiddleware, RequestMetrics
 from domain.settings import Settings
 from storage.engine import create_async_db_engine
@@ -25,6 +32,21 @@ Auth: `Authorization: Bearer <key>` on every `/v1` path. A tenant key sees its o
 key names it with `?tenant_id=`. Every response carries `as_of`: the event time up to which the
 tables are complete; windows are measured back from it.
 """
+
+
+ROUTERS = (
+    health.router,
+    incidents.router,
+    incident_metrics.router,
+    patterns.router,
+    recurrence.router,
+    cost_impact.router,
+    history.router,
+    costs.router,
+    incidents.any_id,
+)
+"""One router per resource, each with its own path prefix, in the order they are included: the
+last answers any other segment under `/v1/incidents/` as an incident id to validate."""
 
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
@@ -70,9 +92,6 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     metrics = RequestMetrics()
     app.state.request_metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(health.router)
-    app.include_router(analytics.router)
-    app.include_router(history.router)
-    app.include_router(costs.router)
-    app.include_router(incidents.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

@@ -1,19 +1,20 @@
-"""Authentication and tenant scoping of every data endpoint.
+"""Authentication and tenant scoping of every data endpoint, and the request's `as_of`.
 
 `Authorization: Bearer <key>` is required. A tenant key sees its own tenant only: a `tenant_id`
 query parameter naming another tenant answers 404 (existence is not revealed). An ops key must
 name the tenant with `?tenant_id=` (422 `invalid_parameter`, field `tenant_id`, if missing).
+The ingest watermark behind `as_of` is read in the same round trip as the key.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import AS_OF_READ, connection, watermark_column
+from api.deps import AS_OF_READ, Conn, read_as_of, watermark_column
 from api.errors import invalid_parameter, not_found, unauthorized
 from domain.contracts import TENANT_PATTERN
 from storage.keys import find_key_with
@@ -33,7 +34,7 @@ TenantParam = Annotated[
 
 
 async def tenant_scope(
-    conn: Annotated[AsyncConnection, Depends(connection)],
+    conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     tenant_id: TenantParam = None,
 ) -> str:
@@ -57,3 +58,13 @@ async def tenant_scope(
 
 Tenant = Annotated[str, Depends(tenant_scope)]
 """Use as a parameter type: `tenant: Tenant`."""
+
+
+async def request_as_of(conn: Conn) -> datetime:
+    """`as_of` (UTC) of the request; see `api.deps.read_as_of`."""
+    return await read_as_of(conn)
+
+
+AsOf = Annotated[datetime, Depends(request_as_of)]
+"""Use as a parameter type after `tenant: Tenant` (dependencies resolve in parameter order):
+`as_of` is then the watermark read with the key, with no query of its own."""

@@ -59,9 +59,10 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/v1/incidents/{incident_id}`), or `unmatched`."""
+    """The matched route's path template without converters (`/v1/incidents/{incident_id}`), or
+    `unmatched`."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None)
     return path if isinstance(path, str) else "unmatched"
 
 

@@ -33,11 +33,13 @@ from psycopg.types.json import Jsonb
 from domain.analytics import PROCESSORS, add_counters, contribution
 from domain.incidents import Incident, LifecycleState, add_to_breakdown
 from domain.metrics import SlaTargets
+from domain.snapshot import IncidentSnapshot
 from incidentflow.infra import infra_mode_from_env, provide_postgres
 from storage import analytics_schema, schema
 from storage.keys import hash_key, new_key
 from storage.migrate import upgrade
-from storage.rows import incident_row
+from storage.rows import INCIDENT_COLUMNS, incident_row
+from storage.rules import SEVERITIES
 
 CATEGORIES = (
     ("llm_failure", "LLM_TIMEOUT"), ("llm_failure", "LLM_ERROR"),
@@ -45,7 +47,6 @@ CATEGORIES = (
     ("budget_breach", "BUDGET_EXCEEDED"), ("content_policy", "CONTENT_POLICY"),
     ("policy_violation", "POLICY_PII"),
 )  # fmt: skip
-SEVERITIES = ("low", "medium", "high", "critical")
 MODELS = ("openai/gpt-4o", "anthropic/claude-sonnet", "google/gemini-pro", "mistral/large")
 END = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN = timedelta(days=60)
@@ -112,14 +113,14 @@ def load(database_url: str, count: int, tenants: int) -> dict[str, list[str]]:
     counters: dict[str, dict[Any, Any]] = {processor: {} for processor in PROCESSORS}
     members: dict[str, list[Any]] = defaultdict(list)
     sample: dict[str, list[str]] = defaultdict(list)
-    columns = [column.name for column in schema.incidents.columns if column.name != "updated_at"]
+    columns = list(INCIDENT_COLUMNS)
     sla = SlaTargets()
 
     def rows() -> Iterator[list[Any]]:
         for number, incident in enumerate(incidents(count, tenants)):
             row = incident_row(incident, partition=number % 8)
             yield [_adapt(row[name]) for name in columns]
-            snapshot = incident.snapshot()
+            snapshot = IncidentSnapshot.model_validate(incident.snapshot())
             for processor in PROCESSORS:
                 part = contribution(processor, snapshot, sla)
                 add_counters(counters[processor], part.counters)
@@ -313,7 +314,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "workers",
+                "incidentflow",
                 "api",
                 "--port",
                 str(args.port),

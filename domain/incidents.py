@@ -2,7 +2,8 @@
 
 An `Incident` is mutable on purpose: the aggregator applies tens of thousands of events a second to
 a few hundred incidents, and copying per event would dominate. It never escapes a worker except as a
-`snapshot()`, a plain dict that the change feed, the storage layer and tests share.
+`snapshot()`, a plain dict that the change feed, the storage layer and tests share; its fields are
+the incident record of `domain.snapshot.IncidentSnapshot`, which validates it.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ TITLE_LABELS: dict[str, str] = {
 
 
 def classify(event: LlmCallFailure | PolicyViolation) -> Classification:
-    """Classify a signal event as the table in aggregation.md says."""
+    """The trigger type, category, initial severity, cause and fingerprint of a signal event."""
     if isinstance(event, LlmCallFailure):
         trigger, category, severity = _FAILURE_CLASSES[event.failure_type]
         fingerprint = event.fingerprint or (
@@ -109,10 +110,6 @@ def threshold_severity(calls_affected: int, thresholds: tuple[int, int, int]) ->
     if calls_affected >= medium:
         return Severity.MEDIUM.value
     return Severity.LOW.value
-
-
-def max_severity(*severities: str) -> str:
-    return max(severities, key=SEVERITY_RANK.__getitem__)
 
 
 BREAKDOWN_LIMIT = 50
@@ -235,7 +232,11 @@ class Incident:
         return (self.tenant_id, self.trigger_type, self.fingerprint)
 
     def snapshot(self) -> dict[str, Any]:
-        """The incident as plain JSON-ready data: the change-feed value and the comparison unit."""
+        """The incident as plain JSON-ready data: the change-feed value and the comparison unit.
+
+        Written out field by field (in `IncidentSnapshot` order) rather than through the model:
+        the ingest worker calls it for every touched incident of every batch.
+        """
         return {
             "incident_id": str(self.incident_id),
             "tenant_id": self.tenant_id,

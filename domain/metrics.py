@@ -1,4 +1,9 @@
-"""Derived times and SLA of an incident (aggregation.md, "Derived times"). Pure functions."""
+"""Derived times and SLA of an incident. Pure functions.
+
+Time to containment and to resolution are measured from `started_at`; the SLA is met when the
+incident is resolved within its severity's target, breached when resolved later or still open past
+it, and pending while open within it. `storage.rules` holds the same rules in SQL.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +45,14 @@ def time_to_resolution(started_at: datetime, resolved_at: datetime | None) -> ti
     return resolved_at - started_at if resolved_at is not None else None
 
 
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def whole_ms(value: timedelta | None) -> int | None:
+    """A duration in whole milliseconds (rounded half even), as the API reports durations."""
+    return None if value is None else round(value / MILLISECOND)
+
+
 def sla_status(
     severity: str,
     started_at: datetime,
@@ -52,3 +65,8 @@ def sla_status(
     if resolved_at is not None:
         return SlaStatus.MET if resolved_at <= deadline else SlaStatus.BREACHED
     return SlaStatus.BREACHED if now > deadline else SlaStatus.PENDING
+
+
+def sla_compliance_rate(met: int, breached: int) -> float | None:
+    """met / (met + breached) * 100, 2 decimals; None when no incident has an outcome."""
+    return round(met / (met + breached) * 100, 2) if met + breached else None

@@ -1,4 +1,4 @@
-"""Pattern detection over pattern members (issue 3, fixing seed-reference §4). Pure functions.
+"""Pattern detection over pattern members. Pure functions.
 
 A member says "incident I, started at T, counts toward (pattern_type, dimension)"; the stream
 processor keeps them in `pattern_members` (`domain.analytics.pattern_contribution`). Detection
@@ -10,8 +10,8 @@ counts the members started within a window per (pattern_type, dimension):
 | severity_spike | `high` or `critical` | >= 3 | 0.7 high / 0.8 critical + 0.05 (n - 3), <= 0.98 |
 | cascade_failure | run id | >= 2 | min(0.75 + 0.1 (n - 2), 0.95) |
 
-Unlike the seed, severity spikes use the same window as the other types (the seed looked at the
-last hour only, and only at lower-case severities of ACTIVE incidents).
+Severity spikes use the same window as the other types, and count incidents in every lifecycle
+state.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ PATTERN_TYPES = (CATEGORY_CLUSTER, SEVERITY_SPIKE, CASCADE_FAILURE)
 """Pattern types in output order."""
 MAX_INCIDENT_IDS = 10
 DEFAULT_WINDOW_HOURS = 24
+THRESHOLDS = {CATEGORY_CLUSTER: 3, SEVERITY_SPIKE: 3, CASCADE_FAILURE: 2}
+"""Least incidents of a pattern, per type."""
+MIN_PATTERN_SIZE = min(THRESHOLDS.values())
+"""A (pattern_type, dimension) with fewer members in the window can form no pattern."""
 
 
 class MemberRecord(Protocol):
@@ -86,7 +90,7 @@ def detect_patterns(
         found = [
             _pattern(pattern_type, dimension, incidents)
             for (kind, dimension), incidents in groups.items()
-            if kind == pattern_type and len(incidents) >= _THRESHOLDS[pattern_type]
+            if kind == pattern_type and len(incidents) >= THRESHOLDS[pattern_type]
         ]
         patterns.extend(sorted(found, key=_ORDER[pattern_type])[:limit])
     return patterns
@@ -104,9 +108,6 @@ def confidence(pattern_type: str, dimension: str, count: int) -> float:
     else:
         raise ValueError(f"unknown pattern type {pattern_type!r}")
     return float(value.quantize(Decimal("0.01")))
-
-
-_THRESHOLDS = {CATEGORY_CLUSTER: 3, SEVERITY_SPIKE: 3, CASCADE_FAILURE: 2}
 
 
 def _pattern(pattern_type: str, dimension: str, incidents: list[tuple[datetime, str]]) -> Pattern:

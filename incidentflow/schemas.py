@@ -1,4 +1,5 @@
-"""The JSON Schemas of the three input contracts, generated from the pydantic models.
+"""The JSON Schemas of the contracts (the three input topics and the change feed), generated from
+the pydantic models.
 
 The files in `schemas/` are generated, never edited: `incidentflow schemas --out schemas/` rewrites
 them and `tests/unit/test_schemas.py` fails while they differ from the models.
@@ -13,11 +14,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
+from domain.snapshot import IncidentSnapshot
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "llm_call_failure": LlmCallFailure,
     "policy_violation": PolicyViolation,
     "incident_command": LifecycleCommand,
+    "incident_snapshot": IncidentSnapshot,
 }
 
 

@@ -262,10 +262,12 @@ async def seed(engine: AsyncEngine) -> Dataset:
 
 async def fill_processor_tables(engine: AsyncEngine, data: Dataset) -> None:
     """The processors' tables, as the stream processors would fill them from the change feed."""
-    from domain.analytics import check_snapshot
+    from domain.snapshot import IncidentSnapshot
     from storage.analytics_store import AnalyticsStore
 
-    snapshots = [check_snapshot(item.snapshot()) for item in data.incidents.values()]
+    snapshots = [
+        IncidentSnapshot.model_validate(item.snapshot()) for item in data.incidents.values()
+    ]
     await AnalyticsStore(engine, Settings().sla_targets()).apply(snapshots)
 
 
@@ -285,3 +287,19 @@ async def api_client(database_url: str) -> AsyncIterator[Client]:
             yield client, data
     finally:
         await engine.dispose()
+
+
+async def get(api: Client, path: str, who: str = "acme", **params: Any) -> Any:
+    """The JSON body of a GET that must answer 200."""
+    client, data = api
+    response = await client.get(path, params=params, headers=data.auth(who))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error object of a response that must be an error with this status and code."""
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    return error

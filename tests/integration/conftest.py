@@ -1,7 +1,7 @@
 """Fixtures of the API tests that read one seeded database per test module.
 
 `api` here is module-scoped over `module_database`; a module whose tests need a fresh database
-each (as `test_api_incidents`) defines its own `api` over `database_url`.
+each (as `api/test_incidents`) defines its own `api` over `database_url`.
 """
 
 from __future__ import annotations

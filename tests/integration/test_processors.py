@@ -33,9 +33,10 @@ from psycopg.rows import dict_row
 from sqlalchemy.exc import OperationalError
 
 from domain import analytics
-from domain.analytics import Snapshot, contribution
+from domain.analytics import contribution
 from domain.metrics import SlaTargets
 from domain.patterns import detect_patterns
+from domain.snapshot import IncidentSnapshot
 from storage.analytics_store import AppliedBatch
 from storage.ingest_store import DeadLetterRow
 from storage.rows import incident_from_row
@@ -47,6 +48,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
 SLA = SlaTargets()
 SENTINEL_TENANT = "zz-sentinel"
+Snapshot = dict[str, Any]
+"""A change-feed value as published (JSON-ready)."""
 COUNTER_TABLES = {
     analytics.ROLLUPS: "incident_rollups_hourly",
     analytics.RECURRENCE: "recurrence_daily",
@@ -261,7 +264,8 @@ def dead_letter_reasons(database_url: str, topic: str) -> list[str]:
 # -- expected tables ------------------------------------------------------------------------------
 
 
-def assert_tables(database_url: str, snapshots: Sequence[Snapshot]) -> None:
+def assert_tables(database_url: str, values: Sequence[Snapshot]) -> None:
+    snapshots = [IncidentSnapshot.model_validate(value) for value in values]
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         for processor, table in COUNTER_TABLES.items():
             expected: dict[Any, Any] = {}
@@ -304,12 +308,14 @@ def read_detected_patterns(conn: psycopg.Connection[Any]) -> dict[tuple[str, str
     }
 
 
-def expected_detected_patterns(snapshots: Sequence[Snapshot]) -> dict[tuple[str, str, str], Any]:
+def expected_detected_patterns(
+    snapshots: Sequence[IncidentSnapshot],
+) -> dict[tuple[str, str, str], Any]:
     """Per tenant: detection over the 24 h ending at the tenant's newest `last_event_at`."""
     expected: dict[tuple[str, str, str], Any] = {}
-    for tenant in {s["tenant_id"] for s in snapshots}:
-        mine = [s for s in snapshots if s["tenant_id"] == tenant]
-        end = max(datetime.fromisoformat(s["last_event_at"]) for s in mine)
+    for tenant in {s.tenant_id for s in snapshots}:
+        mine = [s for s in snapshots if s.tenant_id == tenant]
+        end = max(s.last_event_at for s in mine)
         members = [m for s in mine for m in contribution(analytics.PATTERNS, s, SLA).members]
         for p in detect_patterns(members, end - timedelta(hours=24), end, 50):  # type: ignore[arg-type]
             expected[(tenant, p.pattern_type, p.dimension)] = (
@@ -326,10 +332,10 @@ class FlakyWriter:
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
-        self.calls: list[tuple[list[Snapshot], list[DeadLetterRow]]] = []
+        self.calls: list[tuple[list[IncidentSnapshot], list[DeadLetterRow]]] = []
 
     async def apply(
-        self, snapshots: Sequence[Snapshot], dead_letters: Sequence[DeadLetterRow] = ()
+        self, snapshots: Sequence[IncidentSnapshot], dead_letters: Sequence[DeadLetterRow] = ()
     ) -> AppliedBatch:
         if self.failures:
             self.failures -= 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.analytics import PatternMember
-from domain.patterns import confidence, detect_patterns
+from domain.patterns import MIN_PATTERN_SIZE, PATTERN_TYPES, confidence, detect_patterns
 
 END = datetime(2024, 11, 22, 12, tzinfo=UTC)
 START = END - timedelta(hours=24)
@@ -146,3 +146,14 @@ def test_bad_arguments_are_rejected() -> None:
         detect_patterns([], START, END, 0)
     with pytest.raises(ValueError, match="window_end"):
         detect_patterns([], END, START, 1)
+
+
+@pytest.mark.parametrize("pattern_type", PATTERN_TYPES)
+def test_groups_of_one_never_form_a_pattern(pattern_type: str) -> None:
+    """The candidates select leaves out (type, dimension) groups below MIN_PATTERN_SIZE."""
+    at = datetime(2024, 6, 1, tzinfo=UTC)
+    below = [
+        PatternMember("t", pattern_type, "high", uuid.uuid4(), at)
+        for _ in range(MIN_PATTERN_SIZE - 1)
+    ]
+    assert detect_patterns(below, at - timedelta(hours=1), at, 50) == []

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from domain.incidents import Incident, LifecycleState
-from storage.rows import incident_from_row, incident_row
+from domain.snapshot import SNAPSHOT_FIELDS, IncidentSnapshot
+from storage.rows import INCIDENT_COLUMNS, incident_from_row, incident_row
 from storage.schema import incidents
 from tests.builders import incident
 
@@ -62,6 +63,17 @@ def test_row_has_every_column_but_updated_at() -> None:
     assert row["partition"] == 5
     assert row["lifecycle_state"] == "RESOLVED"
     assert isinstance(row["absorbed"], dict)
+
+
+@pytest.mark.parametrize("incident", [_minimal(), _full()], ids=["minimal", "full"])
+def test_the_snapshot_the_row_and_the_table_hold_one_record(incident: Incident) -> None:
+    columns = {column.name for column in incidents.columns}
+    assert set(SNAPSHOT_FIELDS) == columns - {"partition", "updated_at"}
+    assert list(incident.snapshot()) == list(SNAPSHOT_FIELDS)
+    row = incident_row(incident, partition=5)
+    assert set(row) == set(INCIDENT_COLUMNS)
+    in_row = IncidentSnapshot.model_validate({name: row[name] for name in SNAPSHOT_FIELDS})
+    assert in_row == IncidentSnapshot.model_validate(incident.snapshot())
 
 
 def test_row_does_not_share_mutable_state() -> None:

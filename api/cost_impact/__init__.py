@@ -1,0 +1,1 @@
+"""`/v1/incidents/cost-impact`: what failures cost, by category and resolution method."""

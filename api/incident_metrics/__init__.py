@@ -1,0 +1,1 @@
+"""`/v1/incidents/metrics`: counts, times and SLA of the incidents started in a window."""

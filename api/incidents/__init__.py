@@ -1,0 +1,1 @@
+"""`/v1/incidents`: the tenant's incidents, one incident, its timeline, events and learnings."""

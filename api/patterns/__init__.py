@@ -1,0 +1,1 @@
+"""`/v1/incidents/patterns`: category clusters, severity spikes and cascades forming now."""

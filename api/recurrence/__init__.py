@@ -1,0 +1,1 @@
+"""`/v1/incidents/recurring`: what keeps recurring, by category and method and by fingerprint."""

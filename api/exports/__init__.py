@@ -1,0 +1,1 @@
+"""Renderings of the export bundles (`domain.evidence`, `domain.soc2`, `domain.debrief`)."""

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -26,9 +25,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.server import RunningApi, start_api
 from domain.settings import Settings
-from incidentflow.infra import provide_broker, provide_postgres
+from incidentflow.embedded_api import RunningApi, start_api
+from incidentflow.infra import free_port, provide_broker, provide_postgres
 from incidentflow.ingest_process import run_ingest
 from storage.engine import create_async_db_engine
 from storage.migrate import upgrade
@@ -140,7 +139,7 @@ async def _start_processors(settings: Settings) -> tuple[asyncio.subprocess.Proc
     and the URL of its metrics."""
     log_path = Path(tempfile.gettempdir()) / f"incidentflow-processors-{os.getpid()}.log"
     host = settings.metrics_host
-    port = _free_port(host, settings.processors_metrics_port)
+    port = free_port(host, settings.processors_metrics_port)
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
@@ -155,25 +154,6 @@ async def _start_processors(settings: Settings) -> tuple[asyncio.subprocess.Proc
         )  # fmt: skip
     print(f"  processors: pid {process.pid} (log: {log_path})")
     return process, metrics_url(host, port)
-
-
-def _free_port(host: str, preferred: int) -> int:
-    """`preferred` if nothing listens on it now, else a port the OS picks as free.
-
-    The processors are told this port, so that their URL is known before they start. Should
-    another process take it in between, they serve on a free port and log which.
-    """
-    family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
-    for port in (preferred, 0) if preferred else (0,):
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            # As the metrics server does: a port held only by closed connections is free.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError(f"no free port on {host}")
 
 
 async def _stop_processors(process: asyncio.subprocess.Process) -> None:

@@ -235,10 +235,23 @@ def _clean_environment(home: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", home)}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def free_port(host: str = "127.0.0.1", preferred: int = 0) -> int:
+    """`preferred` if nothing listens on it on `host` now, else a port the OS picks as free.
+
+    As the servers binding it do, a port held only by closed connections counts as free. A port
+    found free can be taken by another process before it is bound: callers that must have it
+    fall back to a free port (and say which).
+    """
+    family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host}")
 
 
 def _wait_for_broker(

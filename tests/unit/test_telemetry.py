@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 
 from domain.snapshot import IncidentSnapshot
-from incidentflow.dev import _free_port
+from incidentflow.infra import free_port
 from storage.analytics_store import AppliedBatch
 from storage.ingest_store import DeadLetterRow
 from tests.builders import incident
@@ -301,12 +301,12 @@ def test_dev_tells_the_processors_the_configured_port_when_free_else_another() -
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    assert _free_port("127.0.0.1", free) == free
+    assert free_port("127.0.0.1", free) == free
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        other = _free_port("127.0.0.1", port)
+        other = free_port("127.0.0.1", port)
         assert other not in (port, 0)
         with serve_metrics(IngestMetrics().registry, "127.0.0.1", other) as server:
             assert server.url == metrics_url("127.0.0.1", other)

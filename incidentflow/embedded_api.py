@@ -1,4 +1,4 @@
-"""Run the API inside another asyncio program (`incidentflow dev`) with uvicorn.
+"""The read API served inside another asyncio program (`incidentflow dev`) with uvicorn.
 
 The embedded server leaves signal handling to its host: the host stops it with `stop()`.
 """
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
+
+from incidentflow.infra import free_port
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -20,19 +21,6 @@ class EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def free_port(host: str, preferred: int) -> int:
-    """`preferred` if it can be bound on `host`, else a port the OS picks."""
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            bound: int = probe.getsockname()[1]
-            return bound
-    raise OSError(f"no free port on {host}")
 
 
 class RunningApi:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import httpx
 
 from api.app import create_app
-from api.server import free_port, start_api
 from domain.settings import Settings
+from incidentflow.embedded_api import start_api
+from incidentflow.infra import free_port
 
 
 async def test_embedded_server_serves_and_stops(database_url: str) -> None:
-    api = await start_api(
-        create_app(Settings(database_url=database_url)), port=free_port("127.0.0.1", 0)
-    )
+    api = await start_api(create_app(Settings(database_url=database_url)), port=free_port())
     try:
         async with httpx.AsyncClient(base_url=api.url) as client:
             assert (await client.get("/healthz")).json() == {"status": "ok"}

@@ -1,4 +1,4 @@
-"""The aggregation rules of aggregation.md, for the tenants of one Kafka partition.
+"""The aggregation rules of docs/aggregation.md, for the tenants of one Kafka partition.
 
 `PartitionAggregator` holds the state the rules read (incidents, the key map, the rate-limit starts,
 the watermark) and applies signal events and lifecycle commands in the order it is given them.
@@ -187,7 +187,7 @@ class PartitionAggregator:
         """Move the watermark forward (never back) and auto-resolve what it has passed.
 
         The sweep runs even when the watermark stays: an incident opened or reopened by an event
-        later than R is already due, and aggregation.md resolves it before the next event.
+        later than R is already due, and the rules resolve it before the next event.
         """
         if self.watermark is None or to > self.watermark:
             self.watermark = to

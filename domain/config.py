@@ -1,4 +1,4 @@
-"""The knobs of the aggregation rules (aggregation.md), with their defaults."""
+"""The knobs of the aggregation rules (docs/aggregation.md), with their defaults."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 
 @dataclass(frozen=True, slots=True)
 class AggregationConfig:
-    """The knobs of aggregation.md, in seconds and counts."""
+    """The knobs of docs/aggregation.md, in seconds and counts."""
 
     auto_resolve_after_seconds: int = 900
     aggregation_window_seconds: int = 300

@@ -11,6 +11,7 @@ The caller owns the engine and disposes of it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -56,7 +57,12 @@ def libpq_url(url: str) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text for a JSON column: orjson, or the standard library for the integers past 64 bits
+    that orjson refuses and `jsonb` keeps exactly (docs/contracts.md, "Large numbers")."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _defaults(kw: dict[str, Any]) -> dict[str, Any]:

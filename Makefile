@@ -35,11 +35,14 @@ format: $(STAMP)
 ## Ingest: 300,000 events, one then two worker processes (then with larger batches), against a
 ## raw aiokafka consume.
 ## Read API: 1,000,000 incidents, p50/p99 and requests/s per endpoint against /healthz.
+## Export: the bundles of a 100,000-event incident (time, peak memory of the API process) and
+## verify, against reading the events alone.
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest_bench --events 300000
 	$(BIN)/python -m bench.ingest_bench --events 300000 --workers 2
 	$(BIN)/python -m bench.ingest_bench --events 300000 --workers 2 --max-batch 20000
 	$(BIN)/python -m bench.api_bench --incidents 1000000
+	$(BIN)/python -m bench.export_bench --events 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

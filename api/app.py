@@ -17,9 +17,12 @@ from api.cost_impact import routes as cost_impact
 from api.costs import routes as costs
 from api.deps import reject_unknown_parameters
 from api.errors import install_error_handlers
+from api.exports import routes as exports
 from api.history import routes as history
 from api.incident_metrics import routes as incident_metrics
 from api.incidents import routes as incidents
+from api.lessons import routes as lessons
+from api.openapi import documented_openapi
 from api.patterns import routes as patterns
 from api.recurrence import routes as recurrence
 from api.telemetry import MetricsMiddleware, RequestMetrics
@@ -43,10 +46,14 @@ ROUTERS = (
     cost_impact.router,
     history.router,
     costs.router,
+    lessons.router,
+    exports.router,
     incidents.any_id,
+    exports.any_id,
 )
 """One router per resource, each with its own path prefix, in the order they are included: the
-last answers any other segment under `/v1/incidents/` as an incident id to validate."""
+`any_id` routers, last, answer any other segment under `/v1/incidents/` as an incident id to
+validate."""
 
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
@@ -94,4 +101,5 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = lambda: documented_openapi(app, ROUTERS)  # type: ignore[method-assign]
     return app

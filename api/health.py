@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
+from api.bodies import examples
 from api.deps import engine_of
 from api.telemetry import RequestMetrics
 from storage.migrate import is_current
@@ -22,10 +23,14 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok"})
+
     status: str = Field(examples=["ok"])
 
 
 class Readiness(BaseModel):
+    model_config = examples({"status": "ok", "database": True, "migrations_current": True})
+
     status: str = Field(description="`ok` or `unavailable`", examples=["ok"])
     database: bool = Field(description="the database answered")
     migrations_current: bool = Field(description="the schema is at the head revision")
@@ -70,11 +75,26 @@ async def _migrations_current(request: Request) -> bool:
         return False
 
 
+_METRICS_EXAMPLE = """\
+# TYPE incidentflow_api_requests_total counter
+incidentflow_api_requests_total{method="GET",route="/v1/incidents",status="200"} 42.0
+# TYPE incidentflow_ingest_watermark_age_seconds gauge
+incidentflow_ingest_watermark_age_seconds{partition="0"} 1.5
+# TYPE incidentflow_ingest_max_watermark_age_seconds gauge
+incidentflow_ingest_max_watermark_age_seconds 1.5
+"""
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"example": _METRICS_EXAMPLE}},
+            "description": "Prometheus text.",
+        }
+    },
 )
 async def metrics(request: Request) -> Response:
     collectors: RequestMetrics = request.app.state.request_metrics

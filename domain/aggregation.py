@@ -28,7 +28,9 @@ from domain.contracts import (
     Rejection,
     Signal,
 )
+from domain.descriptions import describe_incident
 from domain.incidents import (
+    AGENT_IDS_LIMIT,
     OVERFLOW_CATEGORY,
     OVERFLOW_FINGERPRINT,
     OVERFLOW_TITLE,
@@ -122,8 +124,15 @@ class PartitionAggregator:
             self._index_open(incident)
 
     def take_changes(self) -> Changes:
-        """Return what changed since the last call and start collecting afresh."""
+        """Return what changed since the last call and start collecting afresh.
+
+        This is where a touched incident is frozen into its row and snapshot: its `description`
+        is written here from its state, once per incident per call rather than per event. The
+        state does not depend on how the log was cut, so neither does the final text.
+        """
         changes, self._changes = self._changes, Changes()
+        for incident in changes.incidents.values():
+            incident.description = describe_incident(incident)
         return changes
 
     def evict(self) -> list[uuid.UUID]:
@@ -327,6 +336,8 @@ class PartitionAggregator:
             started_at=event.occurred_at,
             last_event_at=event.occurred_at,
             is_synthetic=event.is_synthetic,
+            source_run_id=event.run_id,
+            synthetic_scenario_id=event.synthetic_scenario_id,
         )
         self._incidents[incident.incident_id] = incident
         self._map(incident.key(), incident.incident_id)
@@ -334,7 +345,7 @@ class PartitionAggregator:
         return incident
 
     def _apply(self, incident: Incident, event: Signal, kind: Classification) -> None:
-        """Add one event to an incident: counts, ids, cost, times and severity."""
+        """Add one event to an incident: counts, ids, cost, times, severity and context."""
         at = event.occurred_at
         incident.calls_affected += 1
         limit = self.config.max_related_calls_per_incident
@@ -351,9 +362,16 @@ class PartitionAggregator:
             add_to_breakdown(
                 incident.breakdown, "model", f"{event.provider}/{event.model}", event.cost_usd
             )
-        add_to_breakdown(
-            incident.breakdown, "agent", event.agent_id or UNKNOWN_AGENT, event.cost_usd
-        )
+            if event.error_code is not None or event.error_message is not None:
+                incident.note_error(event.error_code, event.error_message)
+        else:
+            incident.note_violation(event)
+        agent = event.agent_id
+        add_to_breakdown(incident.breakdown, "agent", agent or UNKNOWN_AGENT, event.cost_usd)
+        # The length first: once the list is full, no later event scans it.
+        agents = incident.agent_ids
+        if agent and len(agents) < AGENT_IDS_LIMIT and agent not in agents:
+            agents.append(agent)
         if at < incident.started_at:
             incident.started_at = at
         if at > incident.last_event_at:

@@ -7,9 +7,9 @@ message, `domain.snapshot.IncidentSnapshot`) maps to its *contribution*:
   daily recurrence, daily cost). A table row is the sum of the contributions of the incidents
   that fall in it, so a newer snapshot is applied by adding `new - old` (`counter_delta`): an
   escalated severity moves the incident from one rollup row to another, a resolution adds its
-  durations and SLA outcome, and a version already applied adds nothing.
-- `members`: membership rows of the incident (one per fingerprint, per pattern dimension), which
-  replace the incident's previous ones.
+  duration, and a version already applied adds nothing.
+- `members`: membership rows of the incident (one per fingerprint, per pattern dimension, per
+  lesson it teaches), which replace the incident's previous ones.
 
 Row keys and members are NamedTuples whose field names are the table's column names; counter
 names are column names too. The overflow incident (`trigger_type` `rate_limit_overflow`) counts in
@@ -27,15 +27,10 @@ from decimal import Decimal
 from typing import Literal, NamedTuple, get_args
 
 from domain.buckets import utc_day, utc_hour
-from domain.incidents import OVERFLOW_TRIGGER, LifecycleState
-from domain.metrics import (
-    SlaStatus,
-    SlaTargets,
-    sla_status,
-    time_to_containment,
-    time_to_resolution,
-)
-from domain.snapshot import IncidentSnapshot
+from domain.incidents import OVERFLOW_TRIGGER
+from domain.lessons import LessonMember, lesson_members
+from domain.metrics import SlaTargets, time_to_resolution
+from domain.snapshot import IncidentSnapshot, resolved_at
 
 Counters = dict[str, int | Decimal]
 
@@ -43,7 +38,8 @@ ROLLUPS = "rollups"
 RECURRENCE = "recurrence"
 PATTERNS = "patterns"
 COSTS = "costs"
-PROCESSORS = (ROLLUPS, RECURRENCE, PATTERNS, COSTS)
+LESSONS = "lessons"
+PROCESSORS = (ROLLUPS, RECURRENCE, PATTERNS, COSTS, LESSONS)
 """Processor names: each keeps its own `processor_snapshots` rows."""
 
 UNRESOLVED = "unresolved"
@@ -60,7 +56,6 @@ class RollupKey(NamedTuple):
     category: str
     severity: str
     cause_type: str
-    trigger_type: str
 
 
 class RecurrenceKey(NamedTuple):
@@ -102,7 +97,7 @@ class PatternMember(NamedTuple):
     started_at: datetime
 
 
-Member = FingerprintMember | PatternMember
+Member = FingerprintMember | PatternMember | LessonMember
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +113,6 @@ def contribution(processor: str, snapshot: IncidentSnapshot, sla: SlaTargets) ->
     return _CONTRIBUTIONS[processor](snapshot, sla)
 
 
-def resolved_at(snapshot: IncidentSnapshot) -> datetime | None:
-    """When the incident was resolved, if it is: RESOLVED with a resolution time."""
-    if snapshot.lifecycle_state != LifecycleState.RESOLVED:
-        return None
-    return snapshot.resolved_at
-
-
 def recurrence_method(snapshot: IncidentSnapshot) -> str:
     """The `recurrence_daily.resolution_method` of the incident: its method if resolved (and
     named), else `unresolved`."""
@@ -133,39 +121,20 @@ def recurrence_method(snapshot: IncidentSnapshot) -> str:
 
 
 def rollup_contribution(snapshot: IncidentSnapshot, sla: SlaTargets) -> Contribution:
-    """One `incident_rollups_hourly` row: the incident's start hour (UTC) and classification.
-
-    SLA met / breached count resolved incidents only; an open incident past its target is a
-    breach only at query time (it depends on "now"), so it is not counted here.
-    """
-    started, acked, resolved = snapshot.started_at, snapshot.acked_at, resolved_at(snapshot)
+    """One `incident_rollups_hourly` row: the incident's start hour (UTC) and classification;
+    the time to resolution counts once the incident is resolved."""
+    started, resolved = snapshot.started_at, resolved_at(snapshot)
     key = RollupKey(
-        snapshot.tenant_id,
-        utc_hour(started),
-        snapshot.category,
-        snapshot.severity,
+        snapshot.tenant_id, utc_hour(started), snapshot.category, snapshot.severity,
         snapshot.cause_type,
-        snapshot.trigger_type,
-    )
-    containment = time_to_containment(started, acked, resolved)
+    )  # fmt: skip
     resolution = time_to_resolution(started, resolved)
-    status = (
-        sla_status(snapshot.severity, started, resolved, resolved, sla)
-        if resolved is not None
-        else SlaStatus.PENDING
-    )
     counters: Counters = {
         "started": 1,
-        "acknowledged": int(acked is not None),
         "resolved": int(resolved is not None),
-        "calls": snapshot.calls_affected,
         "cost_usd": snapshot.cost_usd,
-        "containment_seconds_sum": _seconds(containment),
-        "containment_count": int(containment is not None),
         "resolution_seconds_sum": _seconds(resolution),
         "resolution_count": int(resolution is not None),
-        "sla_met": int(status is SlaStatus.MET),
-        "sla_breached": int(status is SlaStatus.BREACHED),
     }
     return Contribution({key: counters})
 
@@ -177,7 +146,7 @@ def recurrence_contribution(snapshot: IncidentSnapshot, sla: SlaTargets) -> Cont
         snapshot.tenant_id, utc_day(snapshot.started_at), snapshot.category,
         recurrence_method(snapshot),
     )  # fmt: skip
-    counters: Counters = {"incidents": 1, "reopens": snapshot.reopen_count}
+    counters: Counters = {"incidents": 1}
     members = tuple(
         FingerprintMember(
             snapshot.tenant_id,
@@ -239,11 +208,21 @@ def cost_contribution(snapshot: IncidentSnapshot, sla: SlaTargets) -> Contributi
     return Contribution(counters)
 
 
+def lesson_contribution(snapshot: IncidentSnapshot, sla: SlaTargets) -> Contribution:
+    """`lesson_members` rows: one per per-incident lesson rule that holds (`domain.lessons`).
+
+    The `recurring_fingerprint` lessons have no rows of their own: they are assembled from the
+    recurrence processor's `recurrence_fingerprints` rows.
+    """
+    return Contribution({}, lesson_members(snapshot))
+
+
 _CONTRIBUTIONS: dict[str, Callable[[IncidentSnapshot, SlaTargets], Contribution]] = {
     ROLLUPS: rollup_contribution,
     RECURRENCE: recurrence_contribution,
     PATTERNS: pattern_contribution,
     COSTS: cost_contribution,
+    LESSONS: lesson_contribution,
 }
 
 

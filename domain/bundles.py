@@ -1,10 +1,10 @@
-"""Bundle files: the integrity block, a streaming writer and verification. Pure functions.
+"""Bundle files: the integrity block and a streaming writer. Pure functions.
 
 A bundle file is the canonical form of `{"bundle": <bundle>, "integrity": {"algorithm":
 "sha256", "form": "incidentflow-canonical-json/1", "hash": "<64 lower-case hex>"}}`, where the hash
 is the SHA-256 of the canonical bytes of the `bundle` value alone. The file as written is thus
-canonical itself; `verify` accepts any JSON text of the same value (re-indented, say), because it
-recomputes the canonical bytes from the parsed bundle.
+canonical itself; `domain.verification.verify` accepts any JSON text of the same value
+(re-indented, say), because it recomputes the canonical bytes from the parsed bundle.
 
 Large bundles never need to be held in memory: `BundleEncoder` (and `stream_bundle`,
 `astream_bundle`, `digest_bundle`, `adigest_bundle` over it) takes the small parts of a bundle
@@ -17,13 +17,11 @@ Values are written in the canonical form of `domain.canonical`.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from domain.canonical import FORM, CanonicalFormError, canonical, canonical_hash, object_key
+from domain.canonical import FORM, CanonicalFormError, canonical, object_key
 
 ALGORITHM = "sha256"
 EVENTS = "events"
@@ -52,25 +50,23 @@ class BundleEncoder:
     """Writes one bundle file piece by piece, hashing the bundle's bytes as they are written.
 
     `parts` is the bundle without its `events`; `head()`, then `event(e)` per event in order,
-    then `tail()` give the file's bytes. After `tail()`, `hexdigest` is the integrity hash and
-    `count` the number of events. Raises `CanonicalFormError` (from the call that met it) for a
-    part or an event the canonical form cannot represent, and `ValueError` if `parts` has an
-    `events` key.
+    then `tail()` give the file's bytes. `head()` writes the parts whose keys sort before
+    `events`, `tail()` those after, each read from `parts` then (so a reader may add the latter
+    while the events go by). After `tail()`, `hexdigest` is the integrity hash and `count` the
+    number of events. Raises `CanonicalFormError` (from the call that met it) for a part or an
+    event the canonical form cannot represent, and `ValueError` if `parts` has an `events` key.
     """
 
     def __init__(self, parts: Mapping[str, Any]) -> None:
         if EVENTS in parts:
             raise ValueError(f"parts must not hold {EVENTS!r}: the encoder writes them")
-        keys = sorted(object_key(key) for key in parts)
-        self._before = [key for key in keys if key < EVENTS]
-        self._after = [key for key in keys if key > EVENTS]
         self._parts = parts
         self._hash = hashlib.sha256()
         self.count = 0
         self.hexdigest: str | None = None
 
     def head(self) -> bytes:
-        members = [self._member(key) for key in self._before]
+        members = [self._member(key) for key in self._keys() if key < EVENTS]
         members.append(b'"events":[')
         return _FILE_PREFIX + self._hashed(b"{" + b",".join(members))
 
@@ -83,11 +79,14 @@ class BundleEncoder:
         return self._hashed(body if self.count == 1 else b"," + body)
 
     def tail(self) -> bytes:
-        members = b"".join(b"," + self._member(key) for key in self._after)
+        members = b"".join(b"," + self._member(key) for key in self._keys() if key > EVENTS)
         self._hashed(b"]" + members + b"}")
         self.hexdigest = self._hash.hexdigest()
         integrity = canonical(integrity_block(self.hexdigest))
         return b"]" + members + b'},"integrity":' + integrity + b"}"
+
+    def _keys(self) -> list[str]:
+        return sorted(object_key(key) for key in self._parts)
 
     def _member(self, key: str) -> bytes:
         try:
@@ -197,135 +196,3 @@ class _Sample:
         encoder.tail()
         assert encoder.hexdigest is not None
         return BundleDigest(encoder.hexdigest, encoder.count, tuple(self.events))
-
-
-class Outcome(StrEnum):
-    INTACT = "intact"
-    """The hash over the canonical form of the bundle equals the stated one."""
-    ALTERED = "altered"
-    """The hash differs, or the bundle holds what no export writes (a float, a repeated key,
-    an integer beyond the exact range)."""
-    UNREADABLE = "unreadable"
-    """Not JSON in UTF-8."""
-    NOT_A_BUNDLE = "not_a_bundle"
-    """JSON, but not `{"bundle": ..., "integrity": {...}}` with a known algorithm and form."""
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The result of `verify`. `canonical_bytes` says whether the file is byte for byte as an
-    export writes it (False for a re-indented but unaltered file)."""
-
-    outcome: Outcome
-    detail: str
-    stated_hash: str | None = None
-    computed_hash: str | None = None
-    canonical_bytes: bool = False
-    bundle_id: str | None = None
-    kind: str | None = None
-
-    @property
-    def intact(self) -> bool:
-        return self.outcome is Outcome.INTACT
-
-
-class _Unwritten(ValueError):
-    """JSON that no export writes: a repeated key, a number that is not an integer."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) < len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Unwritten(f"key {key!r} appears twice in one object")
-            seen.add(key)
-    return result
-
-
-def _no_fraction(text: str) -> Any:
-    raise _Unwritten(f"number {text} is not an integer")
-
-
-def verify(data: bytes) -> Verification:
-    """Whether a bundle file's bundle still hashes to its stated integrity hash.
-
-    Parses `data` (any JSON text: whitespace is free), recomputes the canonical bytes of the
-    `bundle` value and compares their SHA-256 with `integrity.hash`. Never raises.
-    """
-    try:
-        document = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_unique_keys,
-            parse_float=_no_fraction,
-            parse_constant=_no_fraction,
-        )
-    except _Unwritten as error:
-        return Verification(Outcome.ALTERED, f"{error}; no export writes this")
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        return Verification(Outcome.UNREADABLE, f"not JSON in UTF-8: {error}")
-    shape = _shape_problem(document)
-    if shape is not None:
-        return Verification(Outcome.NOT_A_BUNDLE, shape)
-    bundle = document["bundle"]
-    found = {
-        "stated_hash": document["integrity"]["hash"],
-        "bundle_id": _text(bundle.get("bundle_id")),
-        "kind": _text(bundle.get("kind")),
-    }
-    try:
-        computed, same_bytes = _rehash(bundle, data)
-    except CanonicalFormError as error:
-        detail = f"bundle{error.path[1:]}: {error.reason}; no export writes this"
-        return Verification(Outcome.ALTERED, detail, **found)
-    if computed != found["stated_hash"]:
-        detail = "the bundle's SHA-256 differs from the stated hash: the bundle was altered"
-        return Verification(Outcome.ALTERED, detail, computed_hash=computed, **found)
-    detail = "the bundle's SHA-256 equals the stated hash"
-    if not same_bytes:
-        detail += " (not byte for byte as exported, e.g. re-indented, but the same bundle)"
-    return Verification(
-        Outcome.INTACT, detail, computed_hash=computed, canonical_bytes=same_bytes, **found
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _shape_problem(document: Any) -> str | None:
-    if not isinstance(document, dict) or set(document) != {"bundle", "integrity"}:
-        return 'the file is not an object of exactly "bundle" and "integrity"'
-    integrity = document["integrity"]
-    if not isinstance(document["bundle"], dict):
-        return "bundle is not an object"
-    if not isinstance(integrity, dict) or set(integrity) != {"algorithm", "form", "hash"}:
-        return 'integrity is not an object of exactly "algorithm", "form" and "hash"'
-    if integrity["algorithm"] != ALGORITHM or integrity["form"] != FORM:
-        return f"integrity: unsupported algorithm or form (expected {ALGORITHM}, {FORM})"
-    digest = integrity["hash"]
-    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
-        return "integrity.hash is not 64 lower-case hex digits"
-    return None
-
-
-def _rehash(bundle: dict[str, Any], data: bytes) -> tuple[str, bool]:
-    """The bundle's hash, computed event by event, and whether `data` is exactly the file."""
-    events = bundle.get(EVENTS)
-    if not isinstance(events, list):
-        return canonical_hash(bundle), data == bundle_file(bundle)
-    encoder = BundleEncoder({key: value for key, value in bundle.items() if key != EVENTS})
-    view, position, same = memoryview(data), 0, True
-    for piece in _pieces(encoder, events):
-        same = same and view[position : position + len(piece)] == piece
-        position += len(piece)
-    assert encoder.hexdigest is not None
-    return encoder.hexdigest, same and position == len(data)
-
-
-def _pieces(encoder: BundleEncoder, events: list[Any]) -> Iterator[bytes]:
-    yield encoder.head()
-    for event in events:
-        yield encoder.event(event)
-    yield encoder.tail()

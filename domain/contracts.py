@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -74,10 +74,15 @@ class DeadLetterReason(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     STORAGE_REJECTED = "storage_rejected"
     """The database refused a message the contract accepted; the detail is its message."""
+    UNKNOWN_LESSON = "unknown_lesson"
+    """A lesson command names no lesson of its tenant (another tenant's lesson is unknown too)."""
 
 
 STORAGE_REASONS = frozenset({DeadLetterReason.STORAGE_REJECTED})
 """Reasons the database gives, outside the rules: a replay of a log never gives them."""
+PROCESSOR_REASONS = frozenset({DeadLetterReason.UNKNOWN_LESSON})
+"""Reasons only the stream processors give (to lesson commands, which have a topic of their own):
+the ingest worker never reads a lesson command, so a replay of its log never gives them."""
 
 
 class FailureType(StrEnum):
@@ -304,8 +309,12 @@ def describe_validation_error(error: ValidationError) -> Rejection:
     return Rejection(DeadLetterReason.SCHEMA_VIOLATION, f"{field}: {first['msg']}")
 
 
-def parse_message(model: type[Message], raw: bytes | None) -> Message | Rejection:
-    """Validate one raw Kafka value against `model`; never raises.
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+def parse_message(model: type[Parsed], raw: bytes | None) -> Parsed | Rejection:
+    """Validate one raw Kafka value against `model` (an input contract, or any other message
+    model such as a lesson command); never raises.
 
     This is how wire bytes are read: it refuses U+0000 in the text fields, which the models
     check themselves only when validating Python objects (see `domain.storable.NulFree`).
@@ -341,7 +350,7 @@ def parse_message(model: type[Message], raw: bytes | None) -> Message | Rejectio
     return message
 
 
-def _first_nul_field(message: Message) -> Rejection | None:
+def _first_nul_field(message: BaseModel) -> Rejection | None:
     """The first text field holding U+0000 (metadata and evidence check their own content)."""
     for name in type(message).model_fields:
         value = getattr(message, name)

@@ -34,6 +34,9 @@ from domain.lessons import RESOLVED_HOW
 
 RISK_LEVELS = {"critical": "high", "high": "high", "medium": "medium", "low": "low"}
 CENT = Decimal("0.01")
+RECURRENCE_WINDOW_DAYS = 30
+"""The days before an incident's start in which a debrief counts earlier incidents of its
+fingerprint."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ only, so that a replay of the same log writes the same text:
 - `started_at`: *since when*, to the minute, in UTC.
 
 The overflow incident has no single *where*: it gathers the events that the hourly cap turned
-away from new incidents. `describe_row` reads these fields from an `incidents` row.
+away from new incidents. `describe_incident` reads these fields from an `Incident` (the aggregator
+writes its `description` so when it hands a touched incident over), `describe_row` from an
+`incidents` row: both give the same text for the same incident.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.incidents import BREAKDOWN_OTHER, OVERFLOW_TRIGGER
+from domain.incidents import BREAKDOWN_OTHER, OVERFLOW_TRIGGER, Incident
 
 CATEGORY_PHRASES: dict[str, str] = {
     "LLM_TIMEOUT": "Timeouts",
@@ -57,6 +59,19 @@ def describe(
         return f"{OVERFLOW_PHRASE}: {amount} since {since}"
     where = fingerprint if trigger_type == POLICY_TRIGGER else _top_model(model_calls, fingerprint)
     return f"{_what(category)} on {where}: {amount} since {since}"
+
+
+def describe_incident(incident: Incident) -> str:
+    """`describe` of an incident's current state."""
+    models = incident.breakdown.get("model") or {}
+    return describe(
+        trigger_type=incident.trigger_type,
+        category=incident.category,
+        fingerprint=incident.fingerprint,
+        calls_affected=incident.calls_affected,
+        started_at=incident.started_at,
+        model_calls={name: entry.calls for name, entry in models.items()},
+    )
 
 
 def describe_row(row: Mapping[str, Any]) -> str:

@@ -9,8 +9,8 @@ the same rows at the same `as_of` give the same bytes.
 The evidence bundle (`kind` `evidence`) holds:
 
 - `incident`: every stored field of the incident row except the processing-time ones
-  (`PROCESSING_FIELDS`: the worker partition and the wall-clock `updated_at`), so that two
-  databases built from the same log export the same bundle;
+  (`PROCESSING_FIELDS`: the worker partition, the wall-clock `updated_at` and the batch's
+  `created_watermark`), so that two databases built from the same log export the same bundle;
 - `derived`: the one-line description, times to containment and resolution (whole
   milliseconds) and the SLA target, deadline and status as of `as_of`;
 - `timeline`: its entries in order (`kind`, `at`, `data`);
@@ -46,9 +46,11 @@ from domain.metrics import SlaTargets, sla_status, time_to_containment, time_to_
 
 BUNDLE_VERSION = 1
 GENERATED_BY = "incidentflow"
-PROCESSING_FIELDS = frozenset({"partition", "updated_at"})
+PROCESSING_FIELDS = frozenset({"partition", "updated_at", "created_watermark"})
 """Incident columns left out of bundles: where and when a worker wrote the row, not facts of
-the incident (a replay of the same log writes other values)."""
+the incident (a replay of the same log writes other values: the wall clock, and the watermark
+committed before the batch that created the incident, which depends on how the log was cut into
+batches)."""
 EVENT_PROCESSING_FIELDS = frozenset({"received_at"})
 FREE_FORM_EVENT_FIELDS = ("metadata", "evidence")
 

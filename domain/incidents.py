@@ -112,6 +112,12 @@ def threshold_severity(calls_affected: int, thresholds: tuple[int, int, int]) ->
     return Severity.LOW.value
 
 
+AGENT_IDS_LIMIT = 10
+"""How many distinct agent ids an incident names (the first seen). Ten name every agent of all
+but platform-wide incidents, in a list row as in the detail; past them, the breakdown's `agent`
+dimension still counts calls per agent for the first 50. The bound keeps the per-event check a
+scan of at most ten short strings, and the row and the change message small."""
+
 BREAKDOWN_LIMIT = 50
 """Named keys per breakdown dimension; calls and cost of later keys are summed under `other`."""
 BREAKDOWN_OTHER = "other"
@@ -175,6 +181,13 @@ class Incident:
 
     `version` counts the changes applied to the incident (events, commands, resolutions), so it
     grows with every change and does not depend on how the log was cut into batches.
+    What on-call reads first (`IncidentSnapshot` describes each field): the creating event's
+    `source_run_id` and `synthetic_scenario_id`; the first `AGENT_IDS_LIMIT` distinct
+    `agent_ids`; the code and message of the first and the latest LLM failure that carries an
+    error (`first_error_*`, `latest_error_*`) and the policy, violation, rule and action of the
+    first and the latest policy violation (`first_*`, `latest_*`), "first" and "latest" in the
+    order the rules apply events; and the one-line `description`, written when the aggregator
+    hands the incident over in `take_changes()` (None until then).
     `absorbed` is kept on the overflow incident only: calls per absorbed trigger_type, then
     fingerprint. `breakdown` holds calls and cost by `model` ("provider/model", failures only)
     and by `agent` (agent_id, or "unknown").
@@ -207,6 +220,22 @@ class Incident:
     version: int = 0
     opened_at: datetime | None = None
     breakdown: dict[str, dict[str, BreakdownEntry]] = field(default_factory=dict)
+    description: str | None = None
+    source_run_id: str | None = None
+    agent_ids: list[str] = field(default_factory=list)
+    synthetic_scenario_id: str | None = None
+    first_error_code: str | None = None
+    first_error_message: str | None = None
+    latest_error_code: str | None = None
+    latest_error_message: str | None = None
+    first_policy_id: str | None = None
+    first_violation_id: str | None = None
+    first_violated_rule: str | None = None
+    first_action_taken: str | None = None
+    latest_policy_id: str | None = None
+    latest_violation_id: str | None = None
+    latest_violated_rule: str | None = None
+    latest_action_taken: str | None = None
 
     def __post_init__(self) -> None:
         if self.opened_at is None:
@@ -231,6 +260,23 @@ class Incident:
     def key(self) -> Key:
         return (self.tenant_id, self.trigger_type, self.fingerprint)
 
+    def note_error(self, code: str | None, message: str | None) -> None:
+        """An applied LLM failure carried this error (code or message not None): it is the
+        latest, and the first if the incident had none yet."""
+        if self.latest_error_code is None and self.latest_error_message is None:
+            self.first_error_code, self.first_error_message = code, message
+        self.latest_error_code, self.latest_error_message = code, message
+
+    def note_violation(self, event: PolicyViolation) -> None:
+        """An applied policy violation: the latest, and the first if the incident had none yet."""
+        violation_id = event.violation_id or event.event_id
+        action = event.action_taken.value if event.action_taken is not None else None
+        if self.latest_policy_id is None:
+            self.first_policy_id, self.first_violation_id = event.policy_id, violation_id
+            self.first_violated_rule, self.first_action_taken = event.violated_rule, action
+        self.latest_policy_id, self.latest_violation_id = event.policy_id, violation_id
+        self.latest_violated_rule, self.latest_action_taken = event.violated_rule, action
+
     def snapshot(self) -> dict[str, Any]:
         """The incident as plain JSON-ready data: the change-feed value and the comparison unit.
 
@@ -246,6 +292,7 @@ class Incident:
             "category": self.category,
             "cause_type": self.cause_type,
             "title": self.title,
+            "description": self.description,
             "severity": self.severity,
             "lifecycle_state": self.lifecycle_state.value,
             "started_at": self.started_at.isoformat(),
@@ -259,11 +306,26 @@ class Incident:
             "calls_affected": self.calls_affected,
             "related_call_ids": list(self.related_call_ids),
             "run_ids": list(self.run_ids),
+            "source_run_id": self.source_run_id,
+            "agent_ids": list(self.agent_ids),
             "cost_usd": f"{self.cost_usd:f}",
             "reopen_count": self.reopen_count,
             "absorbed": {trigger: dict(counts) for trigger, counts in self.absorbed.items()},
             "is_synthetic": self.is_synthetic,
+            "synthetic_scenario_id": self.synthetic_scenario_id,
             "breakdown": breakdown_json(self.breakdown),
+            "first_error_code": self.first_error_code,
+            "first_error_message": self.first_error_message,
+            "latest_error_code": self.latest_error_code,
+            "latest_error_message": self.latest_error_message,
+            "first_policy_id": self.first_policy_id,
+            "first_violation_id": self.first_violation_id,
+            "first_violated_rule": self.first_violated_rule,
+            "first_action_taken": self.first_action_taken,
+            "latest_policy_id": self.latest_policy_id,
+            "latest_violation_id": self.latest_violation_id,
+            "latest_violated_rule": self.latest_violated_rule,
+            "latest_action_taken": self.latest_action_taken,
             "version": self.version,
         }
 

@@ -14,16 +14,18 @@ agree and nothing needs to run when the time passes. A command is evaluated agai
 state at its own `issued_at`: deferring a lesson whose deferral ran out is allowed, reactivating
 it is not (it is pending already).
 
-Commands arrive on Kafka as `LessonCommand` JSON; the consumer applies each `command_id` once
-(it keeps the applied ids, as the aggregator does for lifecycle commands), calls `apply_command`
-for a new one and dead-letters a `TriageRejection` with its reason, `invalid_transition` or
-`unknown_lesson` (also for another tenant's lesson: existence is not revealed).
+Commands arrive on Kafka as `LessonCommand` JSON (`parse_command` reads the wire bytes); the
+consumer applies each `command_id` of a tenant once (it keeps the applied ids, as the aggregator
+does for lifecycle commands), calls `apply_command` for a new one and dead-letters the `Rejection`
+it returns, `invalid_transition` or `unknown_lesson` (also for another tenant's lesson: existence
+is not revealed). Only applied commands are kept: a rejected one sent again is evaluated again.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -31,7 +33,14 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.contracts import TenantId, UtcDatetime, null_means_default
+from domain.contracts import (
+    DeadLetterReason,
+    Rejection,
+    TenantId,
+    UtcDatetime,
+    null_means_default,
+    parse_message,
+)
 from domain.lessons import LessonKind
 
 NO_NUL = r"^[^\x00]*$"
@@ -68,9 +77,10 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 class LessonCommand(BaseModel):
     """A triage command for one lesson (schema_version 1), published on the lesson commands
-    topic keyed by `tenant_id`. `command_id` is the idempotency key. `until` is given with
-    `defer` only and must be after `issued_at`; `policy_draft` (a policy name or text) with
-    `convert` only. Unknown fields are ignored; an optional field set to null is absent."""
+    topic keyed by `tenant_id`. `command_id` is the idempotency key within the tenant. `until`
+    (the end of a deferral) is given with `defer` only and must be after `issued_at`;
+    `policy_draft` (a policy name or text) with `convert` only. Unknown fields are ignored; an
+    optional field set to null is absent."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     _nulls = null_means_default("issued_by", "schema_version")
@@ -130,20 +140,17 @@ def effective_state(state: str, deferred_until: datetime | None, at: datetime) -
     return current
 
 
-class RejectionReason(StrEnum):
-    """Dead-letter reasons of a lesson command that cannot be applied."""
+def parse_command(raw: bytes | None) -> LessonCommand | Rejection:
+    """Validate one lesson commands topic value (None: a message without one) as the input
+    topics' values are (`parse_message`); never raises.
 
-    INVALID_TRANSITION = "invalid_transition"
-    UNKNOWN_LESSON = "unknown_lesson"
-
-
-@dataclass(frozen=True, slots=True)
-class TriageRejection:
-    reason: RejectionReason
-    detail: str
+    Not JSON (or no value) is `invalid_json`, over `MAX_MESSAGE_BYTES` `too_large`, not a command
+    `schema_violation`, the detail naming the first field at fault.
+    """
+    return parse_message(LessonCommand, raw)
 
 
-def apply_command(triage: Triage | None, command: LessonCommand) -> Triage | TriageRejection:
+def apply_command(triage: Triage | None, command: LessonCommand) -> Triage | Rejection:
     """The lesson's new triage state after a new (not duplicate) `command`, or why not.
 
     `triage` is the state of the lesson named by the command, or None when no lesson of that id
@@ -154,15 +161,15 @@ def apply_command(triage: Triage | None, command: LessonCommand) -> Triage | Tri
         or triage.lesson_id != command.lesson_id
         or triage.tenant_id != command.tenant_id
     ):
-        return TriageRejection(
-            RejectionReason.UNKNOWN_LESSON,
+        return Rejection(
+            DeadLetterReason.UNKNOWN_LESSON,
             f"lesson_id: no lesson {command.lesson_id} in tenant {command.tenant_id}",
         )
     current = triage.effective_state(command.issued_at)
     target = _TRANSITIONS.get((current, command.action))
     if target is None:
-        return TriageRejection(
-            RejectionReason.INVALID_TRANSITION,
+        return Rejection(
+            DeadLetterReason.INVALID_TRANSITION,
             f"action: cannot {command.action.value} a lesson that is {current.value}",
         )
     return replace(
@@ -200,12 +207,20 @@ class LessonStats:
 
 def lesson_stats(lessons: Iterable[TriageRecord], at: datetime) -> LessonStats:
     """Count `lessons` by their effective state at `at` and by kind (a fold: any order)."""
+    counts = Counter(
+        (lesson.kind, effective_state(lesson.state, lesson.deferred_until, at).value)
+        for lesson in lessons
+    )
+    return stats_of_counts(counts)
+
+
+def stats_of_counts(counts: Mapping[tuple[str, str], int]) -> LessonStats:
+    """The stats of lessons counted by (kind, effective state), as a query groups them."""
     states = [state.value for state in LessonState]
     kinds = [kind.value for kind in LessonKind]
     matrix = {kind: dict.fromkeys(states, 0) for kind in kinds}
-    for lesson in lessons:
-        state = effective_state(lesson.state, lesson.deferred_until, at).value
-        matrix.setdefault(lesson.kind, dict.fromkeys(states, 0))[state] += 1
+    for (kind, state), count in counts.items():
+        matrix.setdefault(kind, dict.fromkeys(states, 0))[state] += count
     by_state = {state: sum(row[state] for row in matrix.values()) for state in states}
     by_kind = {kind: sum(row.values()) for kind, row in matrix.items()}
     return LessonStats(sum(by_kind.values()), by_state, by_kind, matrix)

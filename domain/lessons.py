@@ -17,9 +17,10 @@ list in canonical JSON (`domain.canonical`), so a replay rebuilds the same ids. 
 `first_seen` and `last_seen` are the earliest `started_at` and the latest `last_event_at` of its
 incidents: event time, never the wall clock.
 
-As in `domain.analytics`, a processor never gathers incidents itself; each incident snapshot maps
-to its *contribution*, member rows that replace the incident's previous ones (`new - old`, so a
-redelivered or replayed snapshot changes nothing and never duplicates a lesson):
+As in `domain.analytics` (whose `lessons` processor this is), a processor never gathers incidents
+itself; each incident snapshot maps to its *contribution*, member rows that replace the incident's
+previous ones (`new - old`, so a redelivered or replayed snapshot changes nothing and never
+duplicates a lesson):
 
 - `lesson_members(snapshot)` (a `domain.snapshot.IncidentSnapshot`): a `LessonMember` per
   per-incident rule that holds;
@@ -46,12 +47,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from domain.analytics import resolved_at
 from domain.canonical import canonical
 from domain.config import AggregationConfig
 from domain.descriptions import format_duration, format_minute
 from domain.incidents import OVERFLOW_CATEGORY, OVERFLOW_TRIGGER
-from domain.snapshot import IncidentSnapshot
+from domain.snapshot import IncidentSnapshot, resolved_at
 
 RECURRENCE_THRESHOLD = 3
 RECURRENCE_SPAN = timedelta(days=7)

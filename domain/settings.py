@@ -41,6 +41,8 @@ class Settings(BaseModel):
     commands_topic: str = "incident.commands"
     changes_topic: str = "incident.changes"
     deadletter_topic: str = "incidentflow.deadletter"
+    lesson_commands_topic: str = "lesson.commands"
+    """Lesson triage commands (`domain.lesson_triage.LessonCommand`), read by the processors."""
     topic_partitions: int = Field(default=8, ge=1, le=1024)
 
     # The aggregation rules

@@ -10,13 +10,19 @@ field names, and the API its types, from this model.
 Times are RFC 3339 strings with an offset, counts are integers (not strings, not booleans) >= 0,
 `cost_usd` is a finite decimal as a string or a number. Fields the
 aggregator always writes but the processors never read may be absent or null: they take the value
-an incident without them has (`opened_at` is then `started_at`). Unknown fields are ignored.
+an incident without them has (`opened_at` is then `started_at`; the context fields, which a
+snapshot written before they existed lacks, are null or empty). Unknown fields are ignored.
+
+"First" and "latest" in the context fields follow the order in which the rules apply events (the
+time merge of a partition's topics), not `occurred_at`: a late event applied after others is the
+latest even if it happened earlier. A reopen keeps them.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -35,13 +41,14 @@ from pydantic import (
 )
 
 from domain.contracts import (
+    ActionTaken,
     DeadLetterReason,
     Rejection,
     Severity,
     describe_validation_error,
     null_means_default,
 )
-from domain.incidents import LifecycleState
+from domain.incidents import AGENT_IDS_LIMIT, LifecycleState
 
 
 def _value_of(values: type[StrEnum]) -> tuple[StringConstraints, WithJsonSchema]:
@@ -54,6 +61,7 @@ def _value_of(values: type[StrEnum]) -> tuple[StringConstraints, WithJsonSchema]
 
 SeverityName = Annotated[str, *_value_of(Severity)]
 StateName = Annotated[str, *_value_of(LifecycleState)]
+ActionName = Annotated[str, *_value_of(ActionTaken)]
 
 
 def _text_time(value: Any) -> Any:
@@ -66,6 +74,25 @@ def _text_time(value: Any) -> Any:
 Time = Annotated[AwareDatetime, BeforeValidator(_text_time)]
 Count = Annotated[int, Field(ge=0, strict=True)]
 Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
+
+
+def _error(which: str, part: str) -> Any:
+    """A context field of the first or latest error: null by default."""
+    return Field(
+        default=None,
+        description=f"error_{part} of the {which} LLM failure that carried an error_code or "
+        "an error_message, in the order the rules applied events; null if none did.",
+    )
+
+
+def _violation(which: str, name: str) -> Any:
+    """A context field of the first or latest policy violation: null by default."""
+    default = " (default: its event_id)" if name == "violation_id" else ""
+    return Field(
+        default=None,
+        description=f"{name}{default} of the {which} policy violation, in the order the rules "
+        "applied events; null if the incident had none.",
+    )
 
 
 class BreakdownShare(BaseModel):
@@ -87,7 +114,7 @@ class IncidentSnapshot(BaseModel):
 
     _nulls = null_means_default(
         "fingerprint", "fingerprints", "title", "related_call_ids", "run_ids", "absorbed",
-        "is_synthetic", "breakdown",
+        "is_synthetic", "breakdown", "agent_ids",
     )  # fmt: skip
 
     incident_id: uuid.UUID
@@ -98,6 +125,11 @@ class IncidentSnapshot(BaseModel):
     category: str
     cause_type: str
     title: str = ""
+    description: str | None = Field(
+        default=None,
+        description="One line: what, where, how many calls, since when (UTC, to the minute). "
+        "Written from the incident's state each time it changes, so a replay writes the same.",
+    )
     severity: SeverityName
     lifecycle_state: StateName
     started_at: Time
@@ -113,6 +145,14 @@ class IncidentSnapshot(BaseModel):
     run_ids: list[str] = Field(
         default_factory=list, description="Run ids behind the incident (the first M)."
     )
+    source_run_id: str | None = Field(
+        default=None, description="The run of the event that opened the incident."
+    )
+    agent_ids: list[str] = Field(
+        default_factory=list,
+        description=f"Affected agents: the first {AGENT_IDS_LIMIT} distinct agent_id values, in "
+        "the order the rules applied their events (events without one add none).",
+    )
     cost_usd: Amount
     reopen_count: Count
     absorbed: dict[str, dict[str, int]] = Field(
@@ -120,10 +160,25 @@ class IncidentSnapshot(BaseModel):
         description="Overflow incident only: calls per absorbed trigger type and fingerprint.",
     )
     is_synthetic: Annotated[bool, Field(strict=True)] = False
+    synthetic_scenario_id: str | None = Field(
+        default=None, description="The synthetic_scenario_id of the event that opened it."
+    )
     breakdown: dict[str, dict[str, BreakdownShare]] = Field(
         default_factory=dict,
         description="Calls and cost by `model` (provider/model) and `agent`, top 50 + `other`.",
     )
+    first_error_code: str | None = _error("first", "code")
+    first_error_message: str | None = _error("first", "message")
+    latest_error_code: str | None = _error("latest", "code")
+    latest_error_message: str | None = _error("latest", "message")
+    first_policy_id: str | None = _violation("first", "policy_id")
+    first_violation_id: str | None = _violation("first", "violation_id")
+    first_violated_rule: str | None = _violation("first", "violated_rule")
+    first_action_taken: ActionName | None = _violation("first", "action_taken")
+    latest_policy_id: str | None = _violation("latest", "policy_id")
+    latest_violation_id: str | None = _violation("latest", "violation_id")
+    latest_violated_rule: str | None = _violation("latest", "violated_rule")
+    latest_action_taken: ActionName | None = _violation("latest", "action_taken")
     version: Count
 
     @field_validator("opened_at", mode="before")
@@ -134,6 +189,13 @@ class IncidentSnapshot(BaseModel):
 
 SNAPSHOT_FIELDS: tuple[str, ...] = tuple(IncidentSnapshot.model_fields)
 """The incident record's field names, in snapshot order."""
+
+
+def resolved_at(snapshot: IncidentSnapshot) -> datetime | None:
+    """When the incident was resolved, if it is: RESOLVED with a resolution time."""
+    if snapshot.lifecycle_state != LifecycleState.RESOLVED:
+        return None
+    return snapshot.resolved_at
 
 
 def parse_snapshot(raw: bytes | str | None) -> IncidentSnapshot | Rejection:

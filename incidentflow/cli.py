@@ -2,7 +2,8 @@
 
 `main` reads the settings once and hands them to the subcommand. A user error (a missing setting
 or file, a bad argument) prints one line to standard error and exits 2, a failure at run time
-(e.g. an unreachable broker) one line and exits 1; neither prints a traceback.
+(e.g. an unreachable broker) one line and exits 1; neither prints a traceback. The `publish` and
+`command` subcommands live in `incidentflow/publishing_commands.py`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import inspect
 import logging
 import re
 import sys
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,10 @@ from pydantic import ValidationError
 
 from domain.settings import Settings
 from incidentflow.environment import read_settings
+from incidentflow.publishing_commands import add_command, add_publish
+from incidentflow.usage import UsageError, positive, quiet_kafka_logs, require
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-class UsageError(Exception):
-    """A mistake of the user's (missing setting, file, bad value): exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,47 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     api.add_argument(
         "--workers",
-        type=_positive(int),
+        type=positive(int),
         default=1,
         help="server processes sharing the port (1); about one per core the API may use",
     )
     api.set_defaults(handler=_api)
 
-    _add_publish(commands)
-    _add_command(commands)
+    add_publish(commands)
+    add_command(commands)
     _add_keys(commands)
+    _add_verify(commands)
 
     schemas = commands.add_parser("schemas", help="write the JSON Schemas of the contracts")
     schemas.add_argument("--out", type=Path, default=Path("schemas"), help="default: schemas/")
     schemas.set_defaults(handler=_schemas)
     return parser
-
-
-def _add_publish(commands: Any) -> None:
-    publish = commands.add_parser("publish", help="publish events from a JSONL file or the demo")
-    source = publish.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", type=Path, metavar="FILE.jsonl")
-    source.add_argument("--demo", action="store_true", help="publish synthetic traffic")
-    publish.add_argument("--rate", type=_positive(float), default=50.0, help="messages/s (50)")
-    publish.add_argument("--tenants", type=_positive(int), default=5, help="demo tenants (5)")
-    publish.add_argument(
-        "--duration", type=_positive(float), default=None, help="seconds (default: until Ctrl-C)"
-    )
-    publish.add_argument("--seed", type=int, default=None, help="demo random seed")
-    publish.set_defaults(handler=_publish)
-
-
-def _add_command(commands: Any) -> None:
-    command = commands.add_parser("command", help="publish a lifecycle command")
-    command.add_argument("action", choices=["acknowledge", "resolve"])
-    command.add_argument("incident_id", metavar="INCIDENT_ID")
-    command.add_argument("--tenant", required=True, help="the incident's tenant id")
-    command.add_argument("--by", default=None, help="who issues it (default: $USER or 'cli')")
-    command.add_argument(
-        "--method", choices=["manual", "rollback", "manual_closure"], help="resolve only"
-    )
-    command.add_argument("--note", default=None)
-    command.set_defaults(handler=_command)
 
 
 def _add_keys(commands: Any) -> None:
@@ -119,14 +90,12 @@ def _add_keys(commands: Any) -> None:
     keys.set_defaults(handler=_keys)
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
+def _add_verify(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify", help="recompute a bundle file's integrity hash: is it as exported?"
+    )
+    verify.add_argument("bundle", type=Path, metavar="BUNDLE.json")
+    verify.set_defaults(handler=_verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,12 +138,6 @@ def _fail(command: str, message: str, status: int) -> int:
     return status
 
 
-def _require(value: str | None, name: str) -> str:
-    if not value:
-        raise UsageError(f"{name} is not set")
-    return value
-
-
 def _run(result: Any) -> int:
     """Run `result` to completion if it is awaitable; the exit status (None counts as 0)."""
     if inspect.isawaitable(result):
@@ -195,14 +158,14 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from storage.migrate import upgrade
 
-    upgrade(_require(settings.database_url, "DATABASE_URL"))
+    upgrade(require(settings.database_url, "DATABASE_URL"))
     print("migrations applied")
     return 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    _require(settings.database_url, "DATABASE_URL")
-    _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    require(settings.database_url, "DATABASE_URL")
+    require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
     from incidentflow.ingest_process import run_ingest
 
     logging.basicConfig(
@@ -210,7 +173,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    _quiet_kafka_logs()
+    quiet_kafka_logs()
     _quiet_database_logs()
     _collect_garbage_rarely()
     return _run(run_ingest(settings, stop_when_caught_up=args.stop_when_caught_up))
@@ -232,15 +195,15 @@ def _collect_garbage_rarely() -> None:
 
 def _processors(args: argparse.Namespace, settings: Settings) -> int:
     """The faust worker; its app id (= consumer group) is INCIDENTFLOW_PROCESSORS_GROUP."""
-    _require(settings.database_url, "DATABASE_URL")
-    _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
+    require(settings.database_url, "DATABASE_URL")
+    require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
     from incidentflow.processors_process import run_processors
 
     return run_processors(settings)
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    _require(settings.database_url, "DATABASE_URL")
+    require(settings.database_url, "DATABASE_URL")
     import uvicorn
 
     # Per-request access lines cost more than a fast request itself: on only at debug level;
@@ -259,7 +222,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
-    database_url = _require(settings.database_url, "DATABASE_URL")
+    database_url = require(settings.database_url, "DATABASE_URL")
     if args.keys_action == "create" and args.tenant is not None:
         from domain.contracts import TENANT_PATTERN
 
@@ -300,6 +263,31 @@ def _print_keys(keys: Sequence[Any]) -> None:
         print(f"{key.key_id:<14}{key.scope:<28}{key.name or '-':<20}{created:<27}{revoked}")
 
 
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    """One line on standard output: `intact: <hash>` (exit 0), `altered: ...` (1), or why the
+    file cannot be checked (2)."""
+    from domain.verification import Outcome, verify
+
+    try:
+        data = args.bundle.read_bytes()
+    except OSError as error:
+        print(f"unreadable: cannot read {args.bundle}: {error.strerror or error}")
+        return 2
+    result = verify(data)
+    if result.outcome is Outcome.INTACT:
+        print(f"intact: {result.computed_hash}")
+        return 0
+    if result.outcome is Outcome.ALTERED:
+        if result.computed_hash is None:  # it holds what no export writes: no hash to compare
+            print(f"altered: {result.detail}")
+        else:
+            print(f"altered: expected {result.stated_hash} got {result.computed_hash}")
+        return 1
+    label = "unreadable" if result.outcome is Outcome.UNREADABLE else "not a bundle"
+    print(f"{label}: {result.detail}")
+    return 2
+
+
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from incidentflow.schemas import write_schemas
 
@@ -308,124 +296,7 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _quiet_kafka_logs() -> None:
-    """Our tools report Kafka failures themselves, one line per attempt: aiokafka's own records
-    (rebalance chatter, and hundreds of connection errors a second while the broker is away)
-    are not for operators."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
 def _quiet_database_logs() -> None:
     """The ingest worker reports database outages itself: SQLAlchemy's pool logs a traceback for
     each connection it cannot reset while PostgreSQL is away."""
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
-
-
-def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    if args.file is not None and not args.file.is_file():
-        raise UsageError(f"no such file: {args.file}")
-    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    _quiet_kafka_logs()
-    return asyncio.run(_publish_async(args, settings, bootstrap))
-
-
-async def _publish_async(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
-    from incidentflow.demo import run_demo
-    from incidentflow.publisher import Publisher
-
-    await _ensure_input_topics(settings, bootstrap)
-    progress = _Progress()
-    async with Publisher(bootstrap, settings) as publisher:
-        if args.demo:
-            print(f"publishing demo traffic at {args.rate:g}/s to {bootstrap}", file=sys.stderr)
-            task = run_demo(publisher, args.rate, args.tenants, args.duration, seed=args.seed,
-                            on_progress=progress)  # fmt: skip
-            report = await _until_interrupted(task, progress)
-        else:
-            with args.file.open("rb") as lines:
-                report = await publisher.publish_lines(lines, on_progress=progress)
-    print(report.summary())
-    for problem in (report.skipped + report.failed)[:20]:
-        print(f"  line {problem.line_number}: {problem.reason}", file=sys.stderr)
-    return 1 if report.failed else 0
-
-
-async def _until_interrupted(task: Any, progress: _Progress) -> Any:
-    """Await the demo; on Ctrl-C (cancellation) return what it had published so far."""
-    try:
-        return await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if progress.last is None or current is None:
-            raise
-        current.uncancel()  # the interruption is handled: flush, summarise, exit normally
-        return progress.last
-
-
-class _Progress:
-    """Prints a progress line to standard error at most once a second; keeps the last report."""
-
-    def __init__(self) -> None:
-        self.last: Any = None
-        self._printed = 0.0
-
-    def __call__(self, report: Any) -> None:
-        self.last = report
-        now = time.monotonic()
-        if now - self._printed >= 1.0:
-            self._printed = now
-            skipped = len(report.skipped) + len(report.failed)
-            print(f"... {report.total_published} published, {skipped} skipped", file=sys.stderr)
-
-
-async def _ensure_input_topics(settings: Settings, bootstrap: str) -> None:
-    """Create missing input topics first: a producer alone would let the broker pick the layout."""
-    from workers.topics import TopicLayoutError, ensure_topics
-
-    topics = settings.input_topics
-    try:
-        await ensure_topics(bootstrap, topics, settings.topic_partitions, topics)
-    except TopicLayoutError as error:
-        raise UsageError(str(error)) from None
-
-
-def _command(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        incident_id = str(uuid.UUID(args.incident_id))
-    except ValueError:
-        raise UsageError(f"INCIDENT_ID is not a UUID: {args.incident_id!r}") from None
-    if args.method is not None and args.action != "resolve":
-        raise UsageError("--method is only allowed with 'resolve'")
-    bootstrap = _require(settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS")
-    fields = {
-        "tenant_id": args.tenant,
-        "incident_id": incident_id,
-        "action": args.action,
-        "issued_by": args.by or _default_issuer(),
-        "resolution_method": args.method,
-        "note": args.note,
-    }
-    from incidentflow.publisher import command_payload
-
-    command_payload(**fields)  # validates before any connection is made
-    _quiet_kafka_logs()
-    payload = asyncio.run(_send_command(settings, bootstrap, fields))
-    print(f"published {payload['action']} {payload['incident_id']} ({payload['command_id']})")
-    return 0
-
-
-async def _send_command(settings: Settings, bootstrap: str, fields: dict[str, Any]) -> Any:
-    from incidentflow.publisher import Publisher
-
-    await _ensure_input_topics(settings, bootstrap)
-    async with Publisher(bootstrap, settings) as publisher:
-        return await publisher.publish_command(**fields)
-
-
-def _default_issuer() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"

@@ -56,8 +56,10 @@ TENANT_SUMMARY = text(
 )
 ANALYTICS = text(
     "SELECT (SELECT count(*) FROM processor_snapshots WHERE processor = 'rollups'),"
-    " (SELECT count(*) FROM detected_patterns)"
+    " (SELECT count(*) FROM lessons),"
+    " (SELECT count(*) FROM lesson_triage)"
 )
+"""Incidents the processors applied, the lessons they hold, and the lessons commands changed."""
 DEAD_LETTERS = text("SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason")
 SEVERITY_NAMES = ("low", "medium", "high", "critical")
 
@@ -194,7 +196,7 @@ async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -
     async with engine.connect() as conn:
         tenants = (await conn.execute(TENANT_SUMMARY)).all()
         dead = (await conn.execute(DEAD_LETTERS)).all()
-        analysed, patterns = (await conn.execute(ANALYTICS)).one()
+        analysed, lessons, triaged = (await conn.execute(ANALYTICS)).one()
     per_second = rate.update(stats.events, time.monotonic())
     lines = [
         f"[{time.strftime('%H:%M:%S')}] {per_second:,.0f} events/s | applied {stats.events:,} "
@@ -206,7 +208,9 @@ async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -
         f"{row.calls:>9}  {SEVERITY_NAMES[row.worst]}"
         for row in tenants
     ]
-    lines.append(f"  processors: {analysed} incidents analysed, {patterns} patterns detected")
+    lines.append(
+        f"  processors: {analysed} incidents analysed, {lessons} lessons ({triaged} triaged)"
+    )
     if dead:
         lines.append("  dead letters: " + ", ".join(f"{reason} {count}" for reason, count in dead))
     print("\n".join(lines) + "\n", file=sys.stdout, flush=True)

@@ -1,5 +1,6 @@
-"""The wiring of the processors process (`incidentflow processors`): the changes topic, one
-engine per sink, the faust app, its worker and its metrics, in one place."""
+"""The wiring of the processors process (`incidentflow processors`): its topics, one engine per
+sink (the changes sink and the lesson commands sink), the faust app, its worker and its metrics,
+in one place."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import faust
 from domain.settings import Settings
 from storage.analytics_store import AnalyticsStore
 from storage.engine import create_async_db_engine
+from storage.triage_store import TriageStore
 from workers.guard import DeadLetterGuard
-from workers.processors import ChangeSink
+from workers.lesson_commands import CommandSink
+from workers.processors import ChangeSink, DeadLetterSend, LessonCommandsInput
 from workers.processors import create_app as create_processors_app
 from workers.telemetry import MetricsServer, ProcessorMetrics, serve_metrics
 from workers.topics import ensure_topics
@@ -32,10 +35,12 @@ def run_processors(settings: Settings, loglevel: str = "info") -> int:
     database_url, bootstrap = settings.database_url, settings.kafka_bootstrap_servers
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    # faust creates internal topics only: the changes topic must exist before the worker starts.
-    topic = settings.changes_topic
+    # faust creates internal topics only: every topic it reads or writes must exist before the
+    # worker starts (it would see a topic created later only after about 45 s).
+    topic, commands = settings.changes_topic, settings.lesson_commands_topic
+    topics = [topic, commands, settings.deadletter_topic]
     loop.run_until_complete(
-        ensure_topics(bootstrap, [topic], settings.topic_partitions, co_partitioned=[topic])
+        ensure_topics(bootstrap, topics, settings.topic_partitions, co_partitioned=[topic])
     )
     engines = []
     guard = DeadLetterGuard(settings.dead_letter_guard_share, settings.dead_letter_guard_window)
@@ -44,7 +49,13 @@ def run_processors(settings: Settings, loglevel: str = "info") -> int:
     async def make_sink() -> ChangeSink:
         engine = create_async_db_engine(database_url, pool_size=2)
         engines.append(engine)
-        return ChangeSink(AnalyticsStore(engine, settings.sla_targets()), metrics=metrics)
+        store = AnalyticsStore(engine, settings.sla_targets(), rules=settings.aggregation())
+        return ChangeSink(store, metrics=metrics)
+
+    async def make_command_sink(send: DeadLetterSend) -> CommandSink:
+        engine = create_async_db_engine(database_url, pool_size=1)
+        engines.append(engine)
+        return CommandSink(TriageStore(engine), send, metrics=metrics)
 
     async def close() -> None:
         while engines:
@@ -55,6 +66,9 @@ def run_processors(settings: Settings, loglevel: str = "info") -> int:
         app = create_processors_app(
             settings.processors_group, bootstrap, topic, make_sink, close=close,
             datadir=Path(datadir), metrics=metrics,
+            lesson_commands=LessonCommandsInput(
+                commands, settings.deadletter_topic, make_command_sink
+            ),
         )  # fmt: skip
         serve = partial(
             serve_metrics, metrics.registry, settings.metrics_host, settings.processors_metrics_port

@@ -1,4 +1,4 @@
-"""Publishing events and lifecycle commands to the input topics (a producer tool).
+"""Publishing events, lifecycle commands and lesson commands to their topics (a producer tool).
 
 A JSONL line is routed by its `type` field (`llm_call_failure`, `policy_violation`,
 `incident_command`) to the matching topic, keyed by its `tenant_id` (UTF-8), and sent with its bytes
@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from domain.contracts import CommandAction, LifecycleCommand, ResolutionMethod
+from domain.lesson_triage import LessonAction, LessonCommand
 
 MESSAGE_TYPES = ("llm_call_failure", "policy_violation", "incident_command")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -153,6 +154,39 @@ def command_payload(
     return {name: value for name, value in payload.items() if value is not None}
 
 
+def lesson_command_payload(
+    *,
+    tenant_id: str,
+    lesson_id: str,
+    action: LessonAction | str,
+    issued_by: str = "unknown",
+    until: datetime | str | None = None,
+    policy_draft: str | None = None,
+    note: str | None = None,
+    command_id: str | None = None,
+    issued_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A lesson triage command as wire JSON, validated against `LessonCommand`.
+
+    `command_id` defaults to a random UUID and `issued_at` to now; `until` (RFC 3339 with an
+    offset, after `issued_at`) goes with `defer` only, `policy_draft` with `convert` only. Raises
+    `ValueError` (a pydantic `ValidationError`) for bad values.
+    """
+    payload: dict[str, Any] = {
+        "command_id": command_id or str(uuid.uuid4()),
+        "tenant_id": tenant_id,
+        "lesson_id": lesson_id,
+        "action": str(action),
+        "issued_at": (issued_at or datetime.now(UTC)).isoformat(),
+        "issued_by": issued_by,
+        "until": until.isoformat() if isinstance(until, datetime) else until,
+        "policy_draft": policy_draft,
+        "note": note,
+    }
+    LessonCommand.model_validate(payload)
+    return {name: value for name, value in payload.items() if value is not None}
+
+
 class Publisher:
     """An aiokafka producer for the input topics; use as `async with Publisher(...) as p`.
 
@@ -225,6 +259,13 @@ class Publisher:
         await self.publish_raw(
             self.topics.commands_topic, payload["tenant_id"], orjson.dumps(payload)
         )
+        return payload
+
+    async def publish_lesson_command(self, topic: str, **fields: Any) -> dict[str, Any]:
+        """Validate and send one lesson command (see `lesson_command_payload`) to `topic`, keyed
+        by its tenant; returns its JSON."""
+        payload = lesson_command_payload(**fields)
+        await self.publish_raw(topic, payload["tenant_id"], orjson.dumps(payload))
         return payload
 
     def _routable(

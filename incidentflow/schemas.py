@@ -1,5 +1,5 @@
-"""The JSON Schemas of the contracts (the three input topics and the change feed), generated from
-the pydantic models.
+"""The JSON Schemas of the contracts (the three input topics, the change feed and the lesson
+commands topic), generated from the pydantic models.
 
 The files in `schemas/` are generated, never edited: `incidentflow schemas --out schemas/` rewrites
 them and `tests/unit/test_schemas.py` fails while they differ from the models.
@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
+from domain.lesson_triage import LessonCommand
 from domain.snapshot import IncidentSnapshot
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -21,6 +22,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "policy_violation": PolicyViolation,
     "incident_command": LifecycleCommand,
     "incident_snapshot": IncidentSnapshot,
+    "lesson_command": LessonCommand,
 }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, NUMERIC, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from storage.schema import NOW, ZERO, Timestamp, Total, metadata
 
@@ -47,19 +47,12 @@ incident_rollups_hourly = Table(
     Column("category", Text, nullable=False),
     Column("severity", Text, nullable=False),
     Column("cause_type", Text, nullable=False),
-    Column("trigger_type", Text, nullable=False),
     Column("started", Integer, nullable=False, server_default=ZERO),
-    Column("acknowledged", Integer, nullable=False, server_default=ZERO),
     Column("resolved", Integer, nullable=False, server_default=ZERO),
-    Column("calls", BigInteger, nullable=False, server_default=ZERO),
     Column("cost_usd", Total, nullable=False, server_default=ZERO),
-    Column("containment_seconds_sum", Total, nullable=False, server_default=ZERO),
-    Column("containment_count", Integer, nullable=False, server_default=ZERO),
     Column("resolution_seconds_sum", Total, nullable=False, server_default=ZERO),
     Column("resolution_count", Integer, nullable=False, server_default=ZERO),
-    Column("sla_met", Integer, nullable=False, server_default=ZERO),
-    Column("sla_breached", Integer, nullable=False, server_default=ZERO),
-    PrimaryKeyConstraint("tenant_id", "hour", "category", "severity", "cause_type", "trigger_type"),
+    PrimaryKeyConstraint("tenant_id", "hour", "category", "severity", "cause_type"),
     Index(
         "ix_incident_rollups_hourly_history",
         "tenant_id",
@@ -67,9 +60,9 @@ incident_rollups_hourly = Table(
         postgresql_include=list(HISTORY_ROLLUP_COLUMNS),
     ),
 )
-"""Per tenant and start hour (UTC) and the incident's current category, severity, cause and
-trigger: incidents started, acknowledged, resolved, their calls and cost, sums and counts of time
-to containment and resolution (seconds), and SLA met / breached among the resolved ones."""
+"""Per tenant and start hour (UTC) and the incident's current category, severity and cause:
+incidents started and resolved, their cost, and the sum and count of their times to resolution
+(seconds): what `/v1/incidents/historical/*` read (migration 0013 dropped the rest)."""
 
 recurrence_daily = Table(
     "recurrence_daily",
@@ -79,10 +72,11 @@ recurrence_daily = Table(
     Column("category", Text, nullable=False),
     Column("resolution_method", Text, nullable=False),
     Column("incidents", Integer, nullable=False, server_default=ZERO),
-    Column("reopens", Integer, nullable=False, server_default=ZERO),
     PrimaryKeyConstraint("tenant_id", "day", "category", "resolution_method"),
 )
-"""Per tenant, start day (UTC), category and resolution method (`unresolved` while open)."""
+"""Per tenant, start day (UTC), category and resolution method (`unresolved` while open): the
+incidents of `/v1/incidents/recurring`'s groups (reopens are summed from
+`recurrence_fingerprints`)."""
 
 recurrence_fingerprints = Table(
     "recurrence_fingerprints",
@@ -114,23 +108,6 @@ pattern_members = Table(
 """Which incidents count toward which pattern: `category_cluster` by category, `severity_spike`
 by severity (high and critical only), `cascade_failure` by run id."""
 
-detected_patterns = Table(
-    "detected_patterns",
-    metadata,
-    Column("tenant_id", Text, nullable=False),
-    Column("pattern_type", Text, nullable=False),
-    Column("dimension", Text, nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("incident_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
-    Column("confidence", NUMERIC(4, 2), nullable=False),
-    Column("window_hours", Integer, nullable=False),
-    Column("detected_at", Timestamp, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "pattern_type", "dimension"),
-    Index("ix_detected_patterns_tenant_detected", "tenant_id", "detected_at"),
-)
-"""Patterns as the processor last detected them over the default window (24 h before the
-incident change that triggered the detection)."""
-
 cost_daily = Table(
     "cost_daily",
     metadata,
@@ -142,6 +119,85 @@ cost_daily = Table(
     Column("calls", BigInteger, nullable=False, server_default=ZERO),
     Column("cost_usd", Total, nullable=False, server_default=ZERO),
     PrimaryKeyConstraint("tenant_id", "day", "dimension", "key"),
-)
+    Index("ix_cost_daily_tenant_day_spend", "tenant_id", "day",
+          postgresql_include=["dimension", "key", "incidents", "calls", "cost_usd"]),
+)  # fmt: skip
 """Per tenant, start day (UTC) and dimension (`category`, `model`, `agent`) and its key: incidents,
-calls and cost lost to failures and violations."""
+calls and cost lost to failures and violations. `/v1/costs` reads a window of days from its
+covering index alone (a tenant's rows lie on as many heap pages as rows)."""
+
+lesson_members = Table(
+    "lesson_members",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("incident_id", UUID(as_uuid=True), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("last_event_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+    Column("resolution_method", Text),
+    Column("calls_affected", Integer, nullable=False),
+    Column("reopen_count", Integer, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "kind", "subject", "incident_id"),
+)
+"""The incident behind each per-incident lesson (`severe_incident_resolved`, `reopened`,
+`overflow`; subject: the incident id), with what the lesson's text reads of it."""
+
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("lesson_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("incident_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("incident_count", Integer, nullable=False),
+    Column("proposed_action", Text, nullable=False),
+    Column("first_seen", Timestamp, nullable=False),
+    Column("last_seen", Timestamp, nullable=False),
+    Index("ix_lessons_tenant_first_seen", "tenant_id", "first_seen", "lesson_id"),
+    Index("ix_lessons_tenant_kind_first_seen", "tenant_id", "kind", "first_seen", "lesson_id"),
+)
+"""The lessons whose rule holds now, assembled from `lesson_members` and, for
+`recurring_fingerprint`, from `recurrence_fingerprints`; `incident_ids` by start. A lesson whose
+rule stops holding is deleted; its triage state stays in `lesson_triage`."""
+
+lesson_triage = Table(
+    "lesson_triage",
+    metadata,
+    Column("lesson_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("deferred_until", Timestamp),
+    Column("policy_draft", Text),
+    Column("changed_at", Timestamp, nullable=False),
+    Column("changed_by", Text, nullable=False),
+    Column("note", Text),
+    Column("commands", Integer, nullable=False),
+    Index("ix_lesson_triage_tenant", "tenant_id"),
+)
+"""The triage state each lesson commands left, by lesson id (no row: `pending`). The state is
+as stored: a `deferred` lesson whose `deferred_until` has passed reads as `pending`."""
+
+lesson_commands = Table(
+    "lesson_commands",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("command_id", Text, nullable=False),
+    Column("lesson_id", UUID(as_uuid=True), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("issued_by", Text, nullable=False),
+    Column("until", Timestamp),
+    Column("policy_draft", Text),
+    Column("note", Text),
+    Column("received_at", Timestamp, nullable=False, server_default=NOW),
+    PrimaryKeyConstraint("tenant_id", "command_id"),
+    Index("ix_lesson_commands_lesson_issued", "lesson_id", "issued_at"),
+)
+"""Applied lesson commands: a command id of a tenant is applied once (rejected commands are
+dead letters, not kept here)."""

@@ -9,7 +9,8 @@
 3. adds the counter differences (`new - old`) with `INSERT ... ON CONFLICT DO UPDATE SET c = c +
    excluded.c`, deletes counter rows that no incident falls in any more, replaces the incidents'
    membership rows, and saves the new snapshots;
-4. refreshes `detected_patterns` of the tenants whose pattern members changed;
+4. refreshes the `lessons` the batch's lesson members and fingerprints touch
+   (`storage.lessons_store`);
 5. records undecodable messages in `dead_letters`.
 
 Nothing is written if anything fails, so the caller acks the messages only after `apply` returns.
@@ -20,20 +21,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, cast, delete, func, select, text, tuple_
+from sqlalchemy import Table, Text, cast, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain import analytics
-from domain.analytics import Contribution, Counters, Member, PatternMember, RowKey
+from domain.analytics import (
+    Contribution,
+    Counters,
+    FingerprintMember,
+    Member,
+    RowKey,
+)
+from domain.config import AggregationConfig
+from domain.lessons import LessonMember
 from domain.metrics import SlaTargets
-from domain.patterns import DEFAULT_WINDOW_HOURS, detect_patterns
 from domain.snapshot import IncidentSnapshot
 from storage import analytics_schema, schema
-from storage.ingest_store import DeadLetterRow, dead_letter_values
+from storage.effects import DeadLetterRow, dead_letter_values
+from storage.lessons_store import LessonChanges, refresh_lessons
 
 COUNTER_TABLES: dict[str, Table] = {
     analytics.ROLLUPS: analytics_schema.incident_rollups_hourly,
@@ -43,6 +51,7 @@ COUNTER_TABLES: dict[str, Table] = {
 MEMBER_TABLES: dict[str, Table] = {
     analytics.RECURRENCE: analytics_schema.recurrence_fingerprints,
     analytics.PATTERNS: analytics_schema.pattern_members,
+    analytics.LESSONS: analytics_schema.lesson_members,
 }
 OCCUPANCY_COLUMNS = {
     analytics_schema.incident_rollups_hourly.name: "started",
@@ -50,8 +59,6 @@ OCCUPANCY_COLUMNS = {
     analytics_schema.cost_daily.name: "incidents",
 }
 """Per counter table, the counter that is zero exactly when no incident falls in the row."""
-DETECTED_PATTERNS_LIMIT = 50
-"""Patterns kept per type and tenant: the API's largest `limit`."""
 
 
 @dataclass(slots=True)
@@ -70,21 +77,24 @@ class _Plan:
     removed_members: dict[str, set[Member]] = field(default_factory=dict)
     added_members: dict[str, set[Member]] = field(default_factory=dict)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
-    detection_ends: dict[str, datetime] = field(default_factory=dict)
+    lessons: LessonChanges = field(default_factory=LessonChanges)
 
 
 class AnalyticsStore:
-    """The processors' view of PostgreSQL."""
+    """The processors' view of PostgreSQL. `rules` are the aggregation rules the lessons'
+    proposed actions name (their settings, e.g. the hourly cap)."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         sla: SlaTargets,
         processors: Sequence[str] = analytics.PROCESSORS,
+        rules: AggregationConfig | None = None,
     ) -> None:
         self._engine = engine
         self._sla = sla
         self._processors = tuple(processors)
+        self._rules = rules or AggregationConfig()
 
     async def apply(
         self,
@@ -100,9 +110,9 @@ class AnalyticsStore:
                 stored = await _stored_snapshots(conn, self._processors, ids)
                 plan = self._plan(snapshots, stored, result)
                 await _write(conn, plan)
-                await _refresh_patterns(conn, plan.detection_ends)
+                await refresh_lessons(conn, plan.lessons, self._rules)
             if dead_letters:
-                await _save_dead_letters(conn, dead_letters)
+                await save_dead_letters(conn, dead_letters)
         return result
 
     def _plan(
@@ -132,12 +142,25 @@ class AnalyticsStore:
                 removed |= set(old.members if old else ()) - set(new.members)
                 added |= set(new.members) - set(old.members if old else ())
                 plan.snapshots.append(_snapshot_row(processor, snapshot, stored_json))
-                if processor == analytics.PATTERNS:
-                    _extend_detection(plan.detection_ends, snapshot)
+                if processor == analytics.LESSONS:
+                    self._touch_fingerprints(plan.lessons, old_snapshot, snapshot)
             plan.counters[processor] = analytics.drop_zero_rows(totals)
             plan.removed_members[processor] = removed
             plan.added_members[processor] = added
+            if processor == analytics.LESSONS:
+                plan.lessons.removed = {m for m in removed if isinstance(m, LessonMember)}
+                plan.lessons.added = {m for m in added if isinstance(m, LessonMember)}
         return plan
+
+    def _touch_fingerprints(
+        self, changes: LessonChanges, old: IncidentSnapshot | None, new: IncidentSnapshot
+    ) -> None:
+        """Add the fingerprints the incident had and has: their recurring lessons may change."""
+        for snapshot in (old, new):
+            recurrence = self._contribution(analytics.RECURRENCE, snapshot)
+            for member in recurrence.members if recurrence else ():
+                if isinstance(member, FingerprintMember):
+                    changes.fingerprints.add((member.tenant_id, member.fingerprint))
 
     def _contribution(
         self, processor: str, snapshot: IncidentSnapshot | None
@@ -195,12 +218,6 @@ def _snapshot_row(
         "version": snapshot.version,
         "snapshot": dumped[snapshot.incident_id],
     }
-
-
-def _extend_detection(ends: dict[str, datetime], snapshot: IncidentSnapshot) -> None:
-    tenant, at = snapshot.tenant_id, snapshot.last_event_at
-    if tenant not in ends or at > ends[tenant]:
-        ends[tenant] = at
 
 
 async def _write(conn: AsyncConnection, plan: _Plan) -> None:
@@ -290,58 +307,9 @@ async def _save_snapshots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
     )
 
 
-async def _refresh_patterns(conn: AsyncConnection, ends: Mapping[str, datetime]) -> None:
-    """Replace each tenant's `detected_patterns` with a detection over the default window.
-
-    The window ends at the newest `last_event_at` among the tenant's snapshots of the batch, or
-    at the tenant's previous detection if that is later: a late change of an old incident
-    refreshes the current window instead of moving detection back in time.
-    """
-    table, members = analytics_schema.detected_patterns, analytics_schema.pattern_members
-    window = timedelta(hours=DEFAULT_WINDOW_HOURS)
-    for tenant in sorted(ends):
-        previous = await conn.scalar(
-            select(func.max(table.c.detected_at)).where(table.c.tenant_id == tenant)
-        )
-        end = max(ends[tenant], previous) if previous is not None else ends[tenant]
-        rows = await conn.execute(
-            select(
-                members.c.tenant_id,
-                members.c.pattern_type,
-                members.c.dimension,
-                members.c.incident_id,
-                members.c.started_at,
-            ).where(
-                and_(
-                    members.c.tenant_id == tenant,
-                    members.c.started_at >= end - window,
-                    members.c.started_at <= end,
-                )
-            )
-        )
-        found = [PatternMember(*row) for row in rows]
-        patterns = detect_patterns(found, end - window, end, DETECTED_PATTERNS_LIMIT)
-        await conn.execute(delete(table).where(table.c.tenant_id == tenant))
-        if patterns:
-            await conn.execute(
-                insert(table),
-                [
-                    {
-                        "tenant_id": tenant,
-                        "pattern_type": pattern.pattern_type,
-                        "dimension": pattern.dimension,
-                        "count": pattern.count,
-                        "incident_ids": [uuid.UUID(i) for i in pattern.incident_ids],
-                        "confidence": pattern.confidence,
-                        "window_hours": DEFAULT_WINDOW_HOURS,
-                        "detected_at": end,
-                    }
-                    for pattern in patterns
-                ],
-            )
-
-
-async def _save_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterRow]) -> None:
+async def save_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterRow]) -> None:
+    """Record `rows` in `dead_letters`; a source (topic, partition, offset) recorded before is
+    left as it is, so a redelivered message adds none twice."""
     # A change message without a value is kept with an empty payload, not a null one.
     await conn.execute(
         insert(schema.dead_letters).on_conflict_do_nothing(constraint="uq_dead_letters_source"),

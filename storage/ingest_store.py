@@ -1,6 +1,7 @@
 """What the ingest worker reads and writes: partition state in, one transaction per batch out.
 
-A batch is saved in one transaction: the applied events (COPY), the touched incidents (upsert),
+A batch is saved in one transaction: the applied events (COPY), the touched incidents (upsert;
+a new one stamped with the event time it was created at, `created_watermark`, see `_stamped`),
 timeline rows, key-map entries, applied commands, dead letters (unique by source, so a replayed
 batch adds none twice), and per partition the watermark and the next offset of each input topic.
 Because offsets live in the same transaction as the effects, a restarted worker resumes exactly
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,95 +22,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.config import AggregationConfig
-from domain.contracts import LifecycleCommand, LlmCallFailure, PolicyViolation
-from domain.incidents import Incident, Key, TimelineEntry
+from domain.contracts import LlmCallFailure, PolicyViolation
+from domain.incidents import Incident
 from storage import schema
+from storage.effects import BatchEffects, DeadLetterRow, StoredPartition, dead_letter_values
 from storage.rows import incident_from_row
 
 HOUR = timedelta(hours=1)
-
-
-@dataclass(slots=True)
-class StoredPartition:
-    """The state of one partition as the last committed batch left it."""
-
-    partition: int
-    watermark: datetime | None
-    incidents: list[Incident]
-    keys: dict[Key, uuid.UUID]
-    next_offsets: dict[str, int]
-    last_batch_incident_ids: list[uuid.UUID]
-    last_batch_dead_letters: list[DeadLetterRow] = field(default_factory=list)
-    """The last batch's dead letters as stored (payload cut to what the table keeps)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterRow:
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    message_key: bytes | None
-    reason: str
-    detail: str
-    payload: bytes | None
-    payload_bytes: int | None = None
-    """The size of the original value when `payload` holds only its first bytes (None: whole)."""
-
-    @property
-    def truncated(self) -> bool:
-        return (
-            self.payload is not None
-            and self.payload_bytes is not None
-            and self.payload_bytes > len(self.payload)
-        )
-
-
-def dead_letter_values(row: DeadLetterRow) -> dict[str, Any]:
-    """The `dead_letters` columns of `row`, its payload cut to what is kept (`received_at` is the
-    caller's, or the database's now())."""
-    payload = row.payload[: schema.MAX_DEAD_LETTER_PAYLOAD] if row.payload is not None else None
-    size = row.payload_bytes if row.payload_bytes is not None else None
-    if size is None and row.payload is not None:
-        size = len(row.payload)
-    return {
-        "source_topic": row.source_topic,
-        "source_partition": row.source_partition,
-        "source_offset": row.source_offset,
-        "message_key": row.message_key,
-        "reason": row.reason,
-        "detail": row.detail,
-        "payload": payload,
-        "payload_bytes": size,
-    }
-
-
-@dataclass(slots=True)
-class PartitionEffects:
-    """What one batch changed on one partition, frozen: rows, not live incidents."""
-
-    partition: int
-    watermark: datetime | None
-    incident_rows: list[dict[str, Any]] = field(default_factory=list)
-    appended_incident_rows: list[dict[str, Any]] = field(default_factory=list)
-    """Rows of incidents already stored whose id lists hold only the ids to append."""
-    incident_ids: list[uuid.UUID] = field(default_factory=list)
-    dead_letters: list[tuple[str, int]] = field(default_factory=list)
-    """(source topic, offset) of the batch's dead letters on this partition."""
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    keys: dict[Key, uuid.UUID] = field(default_factory=dict)
-    next_offsets: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class BatchEffects:
-    """Everything one batch writes, committed atomically by `IngestStore.save`."""
-
-    received_at: datetime
-    failures: list[tuple[LlmCallFailure, uuid.UUID]] = field(default_factory=list)
-    violations: list[tuple[PolicyViolation, uuid.UUID]] = field(default_factory=list)
-    commands: list[LifecycleCommand] = field(default_factory=list)
-    dead_letters: list[DeadLetterRow] = field(default_factory=list)
-    partitions: list[PartitionEffects] = field(default_factory=list)
 
 
 FAILURE_COLUMNS = [column.name for column in schema.llm_call_failures.columns]
@@ -271,8 +189,11 @@ class IngestStore:
         """Write a batch in one transaction; raises if anything fails (nothing is then written)."""
         async with self._engine.begin() as conn:
             await self._copy_events(conn, batch)
-            await _insert_many(conn, _incident_upsert(), _incident_rows(batch))
-            await _insert_many(conn, _incident_upsert(append=True), _appended_rows(batch))
+            committed = await _committed_watermarks(conn, batch)
+            await _insert_many(conn, _incident_upsert(), _incident_rows(batch, committed))
+            await _insert_many(
+                conn, _incident_upsert(append=True), _appended_rows(batch, committed)
+            )
             await _insert_many(conn, insert(schema.incident_timeline), _timeline_rows(batch))
             await _insert_many(conn, _key_upsert(), _key_rows(batch))
             await _insert_many(conn, insert(schema.incident_commands), _command_rows(batch))
@@ -357,6 +278,10 @@ async def _insert_many(conn: AsyncConnection, statement: Any, rows: list[dict[st
         await conn.execute(statement, rows)
 
 
+INSERTED_ONLY = ("incident_id", "created_watermark")
+"""Incident columns an upsert writes when it inserts the row and never changes afterwards."""
+
+
 def _incident_upsert(*, append: bool = False) -> Any:
     """Insert or replace incidents; with `append`, their id lists are extended instead."""
     statement = insert(schema.incidents)
@@ -364,7 +289,7 @@ def _incident_upsert(*, append: bool = False) -> Any:
     updated: dict[str, Any] = {
         column.name: statement.excluded[column.name]
         for column in table.columns
-        if column.name not in ("incident_id", "updated_at")
+        if column.name not in (*INSERTED_ONLY, "updated_at")
     }
     updated["updated_at"] = func.now()
     if append:
@@ -407,12 +332,51 @@ def _progress_upsert() -> Any:
     )
 
 
-def _incident_rows(batch: BatchEffects) -> list[dict[str, Any]]:
-    return [row for effects in batch.partitions for row in effects.incident_rows]
+Watermarks = dict[int, datetime | None]
+"""Per partition, the watermark committed before this batch (None: none yet)."""
 
 
-def _appended_rows(batch: BatchEffects) -> list[dict[str, Any]]:
-    return [row for effects in batch.partitions for row in effects.appended_incident_rows]
+def _incident_rows(batch: BatchEffects, committed: Watermarks) -> list[dict[str, Any]]:
+    return [
+        _stamped(row, committed.get(effects.partition))
+        for effects in batch.partitions
+        for row in effects.incident_rows
+    ]
+
+
+def _appended_rows(batch: BatchEffects, committed: Watermarks) -> list[dict[str, Any]]:
+    return [
+        _stamped(row, committed.get(effects.partition))
+        for effects in batch.partitions
+        for row in effects.appended_incident_rows
+    ]
+
+
+def _stamped(row: dict[str, Any], committed: datetime | None) -> dict[str, Any]:
+    """The row with `created_watermark`, kept only if the row is inserted (`INSERTED_ONLY`): the
+    event time the incident was created at (`opened_at`), or its partition's watermark committed
+    before this batch if that is later (an incident created by a late event). Every incident a
+    later batch creates is so stamped at or above the watermark committed now, which is what
+    keeps a listing's set fixed (README, "Paging")."""
+    opened: datetime = row["opened_at"]
+    stamp = opened if committed is None or opened > committed else committed
+    return row | {"created_watermark": stamp}
+
+
+async def _committed_watermarks(conn: AsyncConnection, batch: BatchEffects) -> Watermarks:
+    """The watermarks of the batch's partitions as the last committed batch left them."""
+    partitions = [
+        effects.partition
+        for effects in batch.partitions
+        if effects.incident_rows or effects.appended_incident_rows
+    ]
+    if not partitions:
+        return {}
+    table = schema.ingest_partitions
+    rows = await conn.execute(
+        select(table.c.partition, table.c.watermark).where(table.c.partition.in_(partitions))
+    )
+    return {partition: watermark for partition, watermark in rows}
 
 
 def _timeline_rows(batch: BatchEffects) -> list[dict[str, Any]]:

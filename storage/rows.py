@@ -1,11 +1,12 @@
 """Translate between `Incident` and rows of the `incidents` table.
 
 The columns are the incident record's fields (`domain.snapshot.SNAPSHOT_FIELDS`), plus
-`partition` and `updated_at`: `incident_row` gives every column except `updated_at` (the database
-sets it), ready for an insert or upsert; `incident_from_row` is its inverse and accepts any mapping
-holding at least the record's fields (extra columns such as `partition` and `updated_at` are
-ignored). Values keep their Python types: UUIDs, aware datetimes, Decimal cost, lists and a dict
-for `absorbed`. A field is copied as the `Incident` attribute of its name unless `incident_row`
+`partition`, `updated_at` and `created_watermark`: `incident_row` gives every column except
+`updated_at` (the database sets it) and `created_watermark` (the ingest store stamps a new
+incident), ready for an insert or upsert; `incident_from_row` is its inverse and accepts any
+mapping holding at least the record's fields (extra columns such as `partition` are ignored).
+Values keep their Python types: UUIDs, aware datetimes, Decimal cost, lists and a dict for
+`absorbed`. A field is copied as the `Incident` attribute of its name unless `incident_row`
 and `incident_from_row` convert it; a field added to the record and the table therefore needs no
 change here when it is a plain value.
 """
@@ -26,7 +27,7 @@ INCIDENT_COLUMNS = ("partition", *SNAPSHOT_FIELDS)
 
 _CONVERTED = (
     "fingerprints", "lifecycle_state", "opened_at", "related_call_ids", "run_ids", "absorbed",
-    "breakdown",
+    "breakdown", "agent_ids",
 )  # fmt: skip
 """The fields `incident_row` does not copy as they are (copies of mutable values, and values
 that are computed or converted)."""
@@ -60,6 +61,7 @@ def incident_row(
     row["run_ids"] = incident.run_ids[runs_from:]
     row["absorbed"] = {trigger: dict(counts) for trigger, counts in incident.absorbed.items()}
     row["breakdown"] = breakdown_json(incident.breakdown) if breakdown is None else breakdown
+    row["agent_ids"] = list(incident.agent_ids)
     return row
 
 
@@ -94,5 +96,6 @@ def incident_from_row(row: Mapping[Any, Any]) -> Incident:
         absorbed=_absorbed(row["absorbed"]),
         version=int(row["version"]),
         breakdown=breakdown_from_json(row["breakdown"]),
+        agent_ids=list(row["agent_ids"] or ()),
     )
     return Incident(**fields)

@@ -10,7 +10,8 @@ evaluates both on the same generated incidents in PostgreSQL and requires equal 
 | `utc_hour`, `utc_day` | `domain.buckets.utc_hour`, `utc_day` |
 | `time_to_containment`, `time_to_resolution` | `domain.metrics`, same names |
 | `sla_target`, `sla_met`, `sla_breached`, `sla_status` | `SlaTargets.for_severity`, `sla_status` |
-| `is_resolved`, `resolution_method` | `domain.analytics.resolved_at`, `recurrence_method` |
+| `is_resolved`, `resolution_method` | `snapshot.resolved_at`, `analytics.recurrence_method` |
+| `lesson_state` | `domain.lesson_triage.effective_state` |
 | `rollup_rows`, `recurrence_rows`, `cost_rows` | `domain.analytics` contributions |
 
 The last three give, for the incidents matching a condition, the rows their contributions add to
@@ -46,6 +47,7 @@ from sqlalchemy import (
 from domain.analytics import COST_DIMENSIONS, UNRESOLVED
 from domain.contracts import Severity
 from domain.incidents import SEVERITY_RANK, LifecycleState
+from domain.lesson_triage import LessonState
 from domain.metrics import SlaStatus, SlaTargets
 
 ALL_STATES = tuple(state.value for state in LifecycleState)
@@ -139,42 +141,37 @@ def resolution_method() -> ColumnElement[str]:
     return case((is_resolved(), method), else_=literal(UNRESOLVED))
 
 
+def lesson_state(
+    state: ColumnElement[Any], deferred_until: ColumnElement[Any], at: datetime | ColumnElement[Any]
+) -> ColumnElement[str]:
+    """A lesson's triage state at event time `at`: a deferral whose time has come is `pending`
+    again. A lesson no command touched (`state` null: no `lesson_triage` row) is `pending`."""
+    stored = func.coalesce(state, LessonState.PENDING.value)
+    expired = and_(stored == LessonState.DEFERRED.value, deferred_until <= at)
+    return case((expired, literal(LessonState.PENDING.value)), else_=stored)
+
+
 def _resolved_at() -> ColumnElement[datetime]:
     i = _incidents().c
     return case((is_resolved(), i.resolved_at))
 
 
-def rollup_rows(*where: ColumnElement[bool], targets: SlaTargets | None = None) -> Select[Any]:
-    """`incident_rollups_hourly` rows of the incidents matching `where` (`sla_met` and
-    `sla_breached` only with `targets`)."""
+def rollup_rows(*where: ColumnElement[bool]) -> Select[Any]:
+    """`incident_rollups_hourly` rows of the incidents matching `where`."""
     i = _incidents().c
     resolved = is_resolved()
-    containment = func.coalesce(i.acked_at, _resolved_at()) - i.started_at
-    resolution = _resolved_at() - i.started_at
-    columns = [
+    return select(
         i.tenant_id,
         utc_hour(i.started_at).label("hour"),
         i.category,
         i.severity,
         i.cause_type,
-        i.trigger_type,
         literal(1, Integer).label("started"),
-        _count(i.acked_at.is_not(None)).label("acknowledged"),
         _count(resolved).label("resolved"),
-        cast(i.calls_affected, BigInteger).label("calls"),
         i.cost_usd,
-        _seconds(containment).label("containment_seconds_sum"),
-        _count(containment.is_not(None)).label("containment_count"),
-        _seconds(resolution).label("resolution_seconds_sum"),
+        _seconds(_resolved_at() - i.started_at).label("resolution_seconds_sum"),
         _count(resolved).label("resolution_count"),
-    ]
-    if targets is not None:
-        deadline = i.started_at + sla_target(targets)
-        columns += [
-            _count(and_(resolved, i.resolved_at <= deadline)).label("sla_met"),
-            _count(and_(resolved, i.resolved_at > deadline)).label("sla_breached"),
-        ]
-    return select(*columns).where(*where)
+    ).where(*where)
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -195,7 +192,6 @@ def recurrence_rows(*where: ColumnElement[bool]) -> Select[Any]:
         i.category,
         resolution_method().label("resolution_method"),
         literal(1, Integer).label("incidents"),
-        i.reopen_count.label("reopens"),
     ).where(*where)
 
 

@@ -70,6 +70,16 @@ METRICS_COLUMNS = ("lifecycle_state", "severity", "acked_at", "resolved_at")
 """What `/v1/incidents/metrics` reads of the incidents started in a window, beside started_at:
 covered by an index, a window is read from it alone (14 ms of database time, then 5.5)."""
 
+CONTEXT_TEXT_COLUMNS = (
+    "description", "source_run_id", "synthetic_scenario_id",
+    "first_error_code", "first_error_message", "latest_error_code", "latest_error_message",
+    "first_policy_id", "first_violation_id", "first_violated_rule", "first_action_taken",
+    "latest_policy_id", "latest_violation_id", "latest_violated_rule", "latest_action_taken",
+)  # fmt: skip
+"""What on-call reads first (migration 0011): nullable text, null where the incident never saw
+that kind of event (and `description` on rows written before it existed, until their next
+change)."""
+
 incidents = Table(
     "incidents",
     metadata,
@@ -102,6 +112,12 @@ incidents = Table(
     Column("is_synthetic", Boolean, nullable=False, server_default=false()),
     Column("version", BigInteger, nullable=False, server_default=ZERO),
     Column("updated_at", Timestamp, nullable=False, server_default=NOW),
+    *(Column(name, Text) for name in CONTEXT_TEXT_COLUMNS),
+    Column("agent_ids", ARRAY(Text), nullable=False, server_default=EMPTY_TEXTS),
+    # The event time the ingest worker created the incident at (`storage.ingest_store._stamped`),
+    # never changed; a listing at `as_of` leaves out the incidents stamped at or after it (README,
+    # "Paging"). Null: written before migration 0013 (or by a bulk load), in every listing.
+    Column("created_watermark", Timestamp),
     CheckConstraint(_in("lifecycle_state", list(ALL_STATES)), name="ck_incidents_lifecycle_state"),
     CheckConstraint(_in("severity", list(SEVERITIES)), name="ck_incidents_severity"),
     Index("ix_incidents_tenant_state_started", "tenant_id", "lifecycle_state", "started_at"),
@@ -117,6 +133,8 @@ incidents = Table(
         "lifecycle_state",
         postgresql_include=list(LISTING_COLUMNS),
     ),
+    Index("ix_incidents_tenant_created_watermark", "tenant_id", "created_watermark",
+          postgresql_where=text("created_watermark IS NOT NULL")),
     Index("ix_incidents_tenant_started_metrics", "tenant_id", "started_at",
           postgresql_include=list(METRICS_COLUMNS)),
     *(

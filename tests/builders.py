@@ -88,3 +88,25 @@ def incident(**overrides: Any) -> Incident:
     }
     fields.update(overrides)
     return Incident(**fields)
+
+
+INCIDENT_CONTEXT: dict[str, Any] = {
+    "description": "Events past the hourly incident cap: 42 calls since 2024-11-22 14:25 UTC",
+    "source_run_id": "r1",
+    "agent_ids": ["support-bot", "billing-bot"],
+    "synthetic_scenario_id": "drill-7",
+    "first_error_code": "504",
+    "first_error_message": "gateway timeout",
+    "latest_error_code": "429",
+    "latest_error_message": "slow down",
+    "first_policy_id": "pii",
+    "first_violation_id": "v-1",
+    "first_violated_rule": "no emails",
+    "first_action_taken": "redacted",
+    "latest_policy_id": "tone",
+    "latest_violation_id": "v-9",
+    "latest_violated_rule": "be polite",
+    "latest_action_taken": "flagged",
+}
+"""Every context field of an incident set (`Incident(**INCIDENT_CONTEXT, ...)`), each to a
+distinct value, for the tests that map an incident to a row or a snapshot and back."""

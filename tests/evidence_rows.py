@@ -56,6 +56,7 @@ def incident_row(**fields: Any) -> IncidentRow:
         "is_synthetic": False,
         "version": 15,
         "updated_at": datetime(2026, 11, 22, 12, 3, 1, 123456, tzinfo=UTC),
+        "created_watermark": T0 + timedelta(seconds=40),
     }
     row.update(fields)
     return row  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from domain.incidents import Incident, Key
-from storage.ingest_store import BatchEffects, DeadLetterRow, StoredPartition
+from storage.effects import BatchEffects, DeadLetterRow, StoredPartition
 from storage.rows import incident_from_row
 
 

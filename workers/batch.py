@@ -28,7 +28,7 @@ from domain.contracts import (
 )
 from domain.merge import Pending
 from domain.replay import Skipped, apply_message, message_id
-from storage.ingest_store import BatchEffects, DeadLetterRow, PartitionEffects
+from storage.effects import BatchEffects, DeadLetterRow, PartitionEffects
 from storage.rows import incident_row
 from workers.changes import change_message
 from workers.feed import Fetched, PartitionFeed

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from storage.ingest_store import BatchEffects, DeadLetterRow
+from storage.effects import BatchEffects, DeadLetterRow
 
 MAX_DETAIL_HEADER_BYTES = 4096
 

@@ -1,17 +1,21 @@
 """The stream processors (`incidentflow processors`): a faust app over `incident.changes`.
 
 One agent (`concurrency=1`, platform-notes: faust bug #606) takes up to `MAX_BATCH` change
-messages at a time with `noack_take`, and `ChangeSink.apply` writes all four processors' effects
-(rollups, recurrence, patterns, costs) for them in one PostgreSQL transaction
+messages at a time with `noack_take`, and `ChangeSink.apply` writes all five processors' effects
+(rollups, recurrence, patterns, costs, lessons) for them in one PostgreSQL transaction
 (`storage.analytics_store`). The messages are acked only after that transaction committed, so a
 crash replays them, and the processors' stored snapshots make a replay a no-op. A database error
 is retried in place with back-off; when the retries run out the worker crashes (exit status 1)
 rather than ack what it could not write. A message that is not an incident snapshot is recorded
 in `dead_letters` (same transaction) and acked.
 
-faust state lives in PostgreSQL only: no Tables, no web server, no leader topic; the changes
-topic must exist before the worker starts (`workers.topics.ensure_topics`). The app records
-its Prometheus metrics in a `workers.telemetry.ProcessorMetrics`, which the process serves.
+A second agent, built the same way, reads the lesson commands topic when the app is given one
+(`LessonCommandsInput`; its sink is `workers.lesson_commands.CommandSink`); it can send dead-letter
+copies with the app's producer.
+
+faust state lives in PostgreSQL only: no Tables, no web server, no leader topic; the topics must
+exist before the worker starts (`workers.topics.ensure_topics`). The app records its Prometheus
+metrics in a `workers.telemetry.ProcessorMetrics`, which the process serves.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
@@ -33,7 +37,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.contracts import DeadLetterReason, Rejection
 from domain.snapshot import IncidentSnapshot, parse_snapshot
 from storage.analytics_store import AppliedBatch
-from storage.ingest_store import DeadLetterRow
+from storage.effects import DeadLetterRow
+from workers.changes import DeadLetterRecord
 from workers.telemetry import ProcessorMetrics
 
 log = logging.getLogger("incidentflow.processors")
@@ -43,11 +48,12 @@ BATCH_WITHIN_SECONDS = 0.5
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 5.0, 10.0, 10.0)
 """Back-off between attempts of one batch (about 34 s in all); then the worker crashes."""
 LAG_EVERY_SECONDS = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeMessage:
-    """One consumed `incident.changes` record."""
+    """One consumed record (of `incident.changes`, or of the lesson commands topic)."""
 
     topic: str
     partition: int
@@ -87,31 +93,52 @@ class ChangeSink:
 
     async def apply(self, messages: Sequence[ChangeMessage]) -> AppliedBatch:
         """Apply the batch; raises the last database error once the retries are exhausted."""
-        started = self._clock()
+        started = began = self._clock()
         if self._metrics is not None:
             self._metrics.read(len(messages))
         snapshots, dead_letters = decode(messages)
-        for attempt, delay in enumerate((*self._delays, None), start=1):
+
+        async def write() -> AppliedBatch:
+            nonlocal began
             began = self._clock()
-            try:
-                result = await self._writer.apply(snapshots, dead_letters)
-            except (SQLAlchemyError, OSError) as error:
-                if delay is None:
-                    raise
-                log.warning(
-                    "batch of %d changes failed (attempt %d: %s: %s); retrying in %.1fs",
-                    len(messages), attempt, type(error).__name__, error, delay,
-                )  # fmt: skip
-                if self._metrics is not None:
-                    self._metrics.retry("database")
-                await self._sleep(delay)
-            else:
-                committed = self._clock()
-                if self._metrics is not None:
-                    self._metrics.batch(len(messages), committed - started, committed - began)
-                    _record(self._metrics, messages, dead_letters, result)
-                return result
-        raise AssertionError("unreachable")
+            return await self._writer.apply(snapshots, dead_letters)
+
+        on_retry = self._metrics.retry if self._metrics is not None else None
+        what = f"batch of {len(messages)} changes"
+        result = await retried(write, what, self._delays, self._sleep, on_retry=on_retry)
+        committed = self._clock()
+        if self._metrics is not None:
+            self._metrics.batch(len(messages), committed - started, committed - began)
+            _record(self._metrics, messages, dead_letters, result)
+        return result
+
+
+async def retried(
+    attempt: Callable[[], Awaitable[T]],
+    what: str,
+    delays: Sequence[float],
+    sleep: Callable[[float], Awaitable[Any]],
+    *,
+    errors: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError),
+    operation: str = "database",
+    on_retry: Callable[[str], None] | None = None,
+) -> T:
+    """`attempt()`, called again after each delay while it raises one of `errors` (logged, and
+    counted with `on_retry(operation)`); the last error is raised once the delays run out."""
+    for number, delay in enumerate((*delays, None), start=1):
+        try:
+            return await attempt()
+        except errors as error:
+            if delay is None:
+                raise
+            log.warning(
+                "%s failed (attempt %d: %s: %s); retrying in %.1fs",
+                what, number, type(error).__name__, error, delay,
+            )  # fmt: skip
+            if on_retry is not None:
+                on_retry(operation)
+            await sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _record(
@@ -169,6 +196,26 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
 
 
+class RecordSink(Protocol):
+    """What an agent hands its batches to; raises having written nothing."""
+
+    async def apply(self, messages: Sequence[ChangeMessage]) -> object: ...
+
+
+DeadLetterSend = Callable[[DeadLetterRecord], Awaitable[None]]
+"""Sends one dead-letter copy to the dead-letter topic and waits for its delivery."""
+
+
+@dataclass(frozen=True, slots=True)
+class LessonCommandsInput:
+    """The lesson commands agent: its topic, the dead-letter topic, and the factory of its sink,
+    given the function that sends dead-letter copies with the app's producer."""
+
+    topic: str
+    deadletter_topic: str
+    sink: Callable[[DeadLetterSend], Awaitable[RecordSink]]
+
+
 def create_app(
     app_id: str,
     bootstrap_servers: str,
@@ -178,13 +225,15 @@ def create_app(
     close: Callable[[], Awaitable[None]] | None = None,
     datadir: Path | None = None,
     metrics: ProcessorMetrics | None = None,
+    lesson_commands: LessonCommandsInput | None = None,
 ) -> faust.App:
-    """The faust app with its one agent; connects to nothing until a worker starts it.
+    """The faust app with its agents; connects to nothing until a worker starts it.
 
     `sink` is awaited once, inside the worker's event loop, to build the sink (and its engine);
-    `close` is awaited when the agent stops. The process environment is not read (`env={}`):
-    every setting is passed here. faust creates (empty) data directories under `datadir`.
-    With `metrics`, the app also counts rebalances and refreshes the consumer lag.
+    `close` is awaited when an agent stops (so it must tolerate a second call). The process
+    environment is not read (`env={}`): every setting is passed here. faust creates (empty) data
+    directories under `datadir`. With `metrics`, the app also counts rebalances and refreshes the
+    consumer lag of the changes topic.
     """
     app = faust.App(
         app_id,
@@ -201,17 +250,44 @@ def create_app(
         broker_rebalance_timeout=4,
         datadir=datadir or Path(tempfile.gettempdir()) / f"{app_id}-faust",
     )
-    topic = app.topic(changes_topic, key_type=bytes, value_type=bytes)
+    _add_agent(app, "apply_changes", changes_topic, sink, close)
+    if lesson_commands is not None:
+        deadletter_topic = lesson_commands.deadletter_topic
 
-    async def apply_changes(stream: Any) -> None:  # a faust Stream (its stub lacks noack_take)
-        change_sink = await sink()
+        async def send(record: DeadLetterRecord) -> None:
+            await app.producer.send_and_wait(
+                deadletter_topic, record.key, record.value, None, None, record.headers
+            )
+
+        async def command_sink() -> RecordSink:
+            return await lesson_commands.sink(send)
+
+        _add_agent(app, "apply_lesson_commands", lesson_commands.topic, command_sink, close)
+    if metrics is not None:
+        _observe(app, metrics, changes_topic, bootstrap_servers)
+    return app
+
+
+def _add_agent(
+    app: faust.App,
+    name: str,
+    topic_name: str,
+    sink: Callable[[], Awaitable[RecordSink]],
+    close: Callable[[], Awaitable[None]] | None,
+) -> None:
+    """An agent on `topic_name` (`concurrency=1`) that hands batches taken with `noack_take` to
+    the sink and acks them only once it returned; a batch it cannot apply crashes the app."""
+    topic = app.topic(topic_name, key_type=bytes, value_type=bytes)
+
+    async def apply_batches(stream: Any) -> None:  # a faust Stream (its stub lacks noack_take)
+        batch_sink = await sink()
         try:
             async for events in stream.noack_take(MAX_BATCH, within=BATCH_WITHIN_SECONDS):
                 batch = [_message(event) for event in events]
                 try:
-                    await change_sink.apply(batch)
+                    await batch_sink.apply(batch)
                 except Exception as error:
-                    log.critical("cannot apply a batch of changes; stopping the worker",
+                    log.critical("cannot apply a batch of %s; stopping the worker", topic_name,
                                  exc_info=error)  # fmt: skip
                     await app.crash(error)
                     raise
@@ -221,10 +297,7 @@ def create_app(
             if close is not None:
                 await close()
 
-    app.agent(topic, name="apply_changes", concurrency=1)(apply_changes)
-    if metrics is not None:
-        _observe(app, metrics, changes_topic, bootstrap_servers)
-    return app
+    app.agent(topic, name=name, concurrency=1)(apply_batches)
 
 
 def _observe(

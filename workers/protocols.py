@@ -14,7 +14,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from domain.incidents import Incident
-from storage.ingest_store import BatchEffects, StoredPartition
+from storage.effects import BatchEffects, StoredPartition
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 from domain.incidents import Incident
-from storage.ingest_store import BatchEffects, DeadLetterRow
+from storage.effects import BatchEffects, DeadLetterRow
 from storage.schema import MAX_DEAD_LETTER_PAYLOAD
 from workers.changes import change_message, dead_letter_record
 from workers.faults import Outage

@@ -208,6 +208,12 @@ class ProcessorMetrics:
             "Change messages dead-lettered, by reason.",
             "reason",
         )
+        self._lesson_commands = _counter(
+            self.registry,
+            "incidentflow_processors_lesson_commands",
+            "Lesson commands consumed, by outcome: applied, duplicate, or a dead-letter reason.",
+            "outcome",
+        )
         self._batch_messages = Histogram(
             "incidentflow_processors_batch_messages",
             "Change messages per batch.",
@@ -259,6 +265,9 @@ class ProcessorMetrics:
 
     def dead_lettered(self, reason: str, count: int) -> None:
         self._dead_letters.labels(reason).inc(count)
+
+    def lesson_commands(self, outcome: str, count: int) -> None:
+        self._lesson_commands.labels(outcome).inc(count)
 
     def batch(self, messages: int, seconds: float, transaction_seconds: float) -> None:
         self._batch_messages.observe(messages)

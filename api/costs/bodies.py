@@ -1,16 +1,19 @@
 """Response bodies of `/v1/costs`: the spend summary and its drivers.
 
-Amounts are whole cents (`*_cents`); percentages are rounded half up (1 decimal).
+Amounts are whole cents (`*_cents`), and a cost incident's cost also exact (`cost_usd`);
+percentages are rounded half up (1 decimal).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.bodies import EXAMPLE_AS_OF, AsOfTime, examples
+from api.bodies import EXAMPLE_AS_OF, EXAMPLE_ID, AsOfTime, Money, examples
 from domain.analytics import CostDimension
+from domain.cost_incidents import CostStatus, Urgency
 from domain.spend import Period, Trend
 
 
@@ -123,4 +126,81 @@ class CostExplained(BaseModel):
     largest_driver_name: str | None
     largest_driver_pct: float
     summary: str
+    as_of: AsOfTime
+
+
+class CostIncident(BaseModel):
+    """An incident that cost money, as a customer reads it (`domain.cost_incidents`)."""
+
+    incident_id: uuid.UUID
+    title: str = Field(description="By trigger, in calm words: e.g. `Budget limit reached`.")
+    status: CostStatus = Field(
+        description="resolved: the incident is resolved; protected: open, and the budget limit "
+        "refuses its calls (trigger budget_breach); attention_needed: open with any other trigger."
+    )
+    urgency: Urgency = Field(
+        description="The severity: critical urgent, high action, medium attention, low info."
+    )
+    trigger_type: str
+    category: str
+    cost_usd: Money = Field(description="What its failed calls and violations cost (exact).")
+    cost_cents: int = Field(description="cost_usd in whole cents, half up.")
+    calls_affected: int
+    trend: Trend = Field(
+        description="Its category's trend as /v1/costs/explained shows it for 7d: the daily spend "
+        "of the last 7 UTC days against the daily average of the 30 before (spike above +200%, "
+        "rising above +50%, else normal; normal without spend in the 7 days)."
+    )
+    recommendation: str
+    cause_explanation: str = Field(description="The incident's one-line description.")
+    detected_at: datetime = Field(description="When the incident started (its first event).")
+    last_event_at: datetime
+    resolved_at: datetime | None
+
+
+class CostIncidents(BaseModel):
+    """One page of the tenant's incidents that cost money (cost_usd > 0), costliest first: by
+    cost_usd descending, then incident_id descending."""
+
+    model_config = examples(
+        {
+            "incidents": [
+                {
+                    "incident_id": EXAMPLE_ID,
+                    "title": "Budget limit reached",
+                    "status": "protected",
+                    "urgency": "urgent",
+                    "trigger_type": "budget_breach",
+                    "category": "BUDGET_EXCEEDED",
+                    "cost_usd": "12.00000000",
+                    "cost_cents": 1200,
+                    "calls_affected": 250,
+                    "trend": "rising",
+                    "recommendation": "Increase your budget or pause operations to resume spending",
+                    "cause_explanation": "Budget exceeded on openai/gpt-4o: 250 calls since "
+                    "2024-05-01 09:00 UTC",
+                    "detected_at": "2024-05-01T09:00:00Z",
+                    "last_event_at": "2024-05-01T10:04:10Z",
+                    "resolved_at": None,
+                }
+            ],
+            "total": 1,
+            "total_cost_cents": 1200,
+            "has_more": False,
+            "next_offset": None,
+            "limit": 20,
+            "offset": 0,
+            "include_resolved": False,
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
+
+    incidents: list[CostIncident]
+    total: int = Field(ge=0, description="Incidents with a cost in this listing (all pages).")
+    total_cost_cents: int = Field(ge=0, description="Their cost (all pages), in whole cents.")
+    has_more: bool
+    next_offset: int | None = Field(description="`offset` of the next page; null on the last.")
+    limit: int
+    offset: int
+    include_resolved: bool
     as_of: AsOfTime

@@ -1,1 +1,2 @@
-"""Renderings of the export bundles (`domain.evidence`, `domain.soc2`, `domain.debrief`)."""
+"""`/v1/incidents/{incident_id}/export`: the bundles of `domain.evidence`, `domain.soc2` and
+`domain.debrief`, as bundle files (JSON) and PDFs."""

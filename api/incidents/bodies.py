@@ -19,12 +19,15 @@ from api.bodies import EXAMPLE_AS_OF, EXAMPLE_ID, AsOfTime, Money, examples
 from domain.snapshot import SNAPSHOT_FIELDS, IncidentSnapshot
 
 SUMMARY_FIELDS = (
-    "incident_id", "tenant_id", "title", "category", "severity", "lifecycle_state",
-    "trigger_type", "cause_type", "fingerprint", "started_at", "last_event_at", "acked_at",
-    "resolved_at", "resolution_method", "calls_affected", "cost_usd", "reopen_count",
-    "is_synthetic", "version",
+    "incident_id", "tenant_id", "title", "description", "category", "severity",
+    "lifecycle_state", "trigger_type", "cause_type", "fingerprint", "started_at", "last_event_at",
+    "acked_at", "resolved_at", "resolution_method", "calls_affected", "cost_usd", "reopen_count",
+    "is_synthetic", "synthetic_scenario_id", "source_run_id", "agent_ids", "first_error_code",
+    "latest_error_code", "first_policy_id", "first_violation_id", "latest_policy_id",
+    "latest_violation_id", "version",
 )  # fmt: skip
-"""What lists show of an incident, in this order."""
+"""What lists show of an incident, in this order: the short fields (the detail adds the error
+messages, violated rules and actions, among others)."""
 
 
 class BreakdownEntry(BaseModel):
@@ -62,7 +65,8 @@ def _record_fields(names: tuple[str, ...], base: type[BaseModel]) -> type[BaseMo
 _SUMMARY_EXAMPLE: dict[str, Any] = {
     "incident_id": EXAMPLE_ID,
     "tenant_id": "acme",
-    "title": "LLM call failures: openai/gpt-4o timeout",
+    "title": "LLM call failures: openai/gpt-4o/timeout",
+    "description": "Timeouts on openai/gpt-4o: 12 calls since 2024-05-01 10:00 UTC",
     "category": "LLM_TIMEOUT",
     "severity": "medium",
     "lifecycle_state": "ACTIVE",
@@ -78,6 +82,15 @@ _SUMMARY_EXAMPLE: dict[str, Any] = {
     "cost_usd": "0.42000000",
     "reopen_count": 0,
     "is_synthetic": False,
+    "synthetic_scenario_id": None,
+    "source_run_id": "run-1",
+    "agent_ids": ["support-bot"],
+    "first_error_code": "504",
+    "latest_error_code": "timeout",
+    "first_policy_id": None,
+    "first_violation_id": None,
+    "latest_policy_id": None,
+    "latest_violation_id": None,
     "version": 14,
 }
 
@@ -90,6 +103,24 @@ class IncidentSummary(_record_fields(SUMMARY_FIELDS, BaseModel)):  # type: ignor
 
 class IncidentList(BaseModel):
     """One page of incidents and what was asked."""
+
+    model_config = examples(
+        {
+            "items": [_SUMMARY_EXAMPLE],
+            "total": 3,
+            "has_more": True,
+            "next_offset": 1,
+            "limit": 1,
+            "offset": 0,
+            "filters_applied": {
+                "tenant_id": "acme",
+                "topic": "active",
+                "sort_by": "started_at",
+                "sort_order": "desc",
+            },
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
 
     items: list[IncidentSummary]
     total: int = Field(ge=0, description="Incidents matching the filters (all pages).")
@@ -132,6 +163,12 @@ class IncidentDetail(_record_fields(DETAIL_FIELDS, IncidentSummary)):  # type: i
                 "model": {"openai/gpt-4o": {"calls": 12, "cost_usd": "0.42000000"}},
                 "agent": {"support-bot": {"calls": 12, "cost_usd": "0.42000000"}},
             },
+            "first_error_message": "Gateway timeout after 30 s",
+            "latest_error_message": "Request timed out",
+            "first_violated_rule": None,
+            "first_action_taken": None,
+            "latest_violated_rule": None,
+            "latest_action_taken": None,
             "updated_at": "2024-05-01T10:04:11Z",
             "time_to_containment_ms": None,
             "time_to_resolution_ms": None,
@@ -154,6 +191,23 @@ class TimelineEntry(BaseModel):
 
 
 class Timeline(BaseModel):
+    """The incident's timeline entries in the order they happened (event time)."""
+
+    model_config = examples(
+        {
+            "incident_id": EXAMPLE_ID,
+            "entries": [
+                {"kind": "created", "at": "2024-05-01T10:00:00Z", "data": {"severity": "low"}},
+                {
+                    "kind": "severity_escalated",
+                    "at": "2024-05-01T10:02:30Z",
+                    "data": {"from": "low", "to": "medium", "calls_affected": 10},
+                },
+            ],
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
+
     incident_id: uuid.UUID
     entries: list[TimelineEntry]
     as_of: AsOfTime
@@ -208,6 +262,44 @@ IncidentEvent = Annotated[FailureEvent | ViolationEvent, Field(discriminator="ty
 class IncidentEvents(BaseModel):
     """The incident's own events (its evidence), by occurred_at then event_id."""
 
+    model_config = examples(
+        {
+            "incident_id": EXAMPLE_ID,
+            "items": [
+                {
+                    "type": "llm_call_failure",
+                    "event_id": "evt-1",
+                    "occurred_at": "2024-05-01T10:00:00Z",
+                    "run_id": "run-1",
+                    "fingerprint": None,
+                    "agent_id": "support-bot",
+                    "cost_usd": "0.03500000",
+                    "is_synthetic": False,
+                    "synthetic_scenario_id": None,
+                    "metadata": {"region": "eu-west-1"},
+                    "received_at": "2024-05-01T10:00:00.120000Z",
+                    "call_id": "call-1",
+                    "integration_id": None,
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "failure_type": "timeout",
+                    "error_code": "504",
+                    "error_message": "Gateway timeout after 30 s",
+                    "request_id": "req-9",
+                    "duration_ms": 30000,
+                    "tokens_in": 812,
+                    "tokens_out": 0,
+                }
+            ],
+            "total": 12,
+            "has_more": True,
+            "next_offset": 1,
+            "limit": 1,
+            "offset": 0,
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
+
     incident_id: uuid.UUID
     items: list[IncidentEvent]
     total: int
@@ -221,6 +313,19 @@ class IncidentEvents(BaseModel):
 class RunIncidents(BaseModel):
     """Incidents with at least one event of the run, newest first."""
 
+    model_config = examples(
+        {
+            "run_id": "run-1",
+            "incidents": [_SUMMARY_EXAMPLE],
+            "total": 1,
+            "has_more": False,
+            "next_offset": None,
+            "limit": 20,
+            "offset": 0,
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
+
     run_id: str
     incidents: list[IncidentSummary]
     total: int
@@ -229,6 +334,18 @@ class RunIncidents(BaseModel):
     limit: int
     offset: int
     as_of: AsOfTime
+
+
+_RESOLUTION_EXAMPLE: dict[str, Any] = {
+    "incident_id": EXAMPLE_ID,
+    "title": "LLM call failures: openai/gpt-4o/timeout",
+    "category": "LLM_TIMEOUT",
+    "severity": "medium",
+    "resolution_method": None,
+    "time_to_resolution_ms": None,
+    "evidence_count": 12,
+    "recovery_attempted": False,
+}
 
 
 class ResolutionSummary(BaseModel):
@@ -253,6 +370,32 @@ class Insight(BaseModel):
 
 class Learnings(BaseModel):
     """Similar resolved incidents of the category and what they suggest."""
+
+    model_config = examples(
+        {
+            "incident_id": EXAMPLE_ID,
+            "resolution_summary": _RESOLUTION_EXAMPLE,
+            "similar_incidents": [
+                {
+                    **_RESOLUTION_EXAMPLE,
+                    "incident_id": "5d0b1a6e-2c4f-5e8a-9b7d-3f2e1c0a9b8d",
+                    "resolution_method": "rollback",
+                    "time_to_resolution_ms": 1800000,
+                }
+            ],
+            "insights": [
+                {
+                    "insight_type": "response",
+                    "description": "Similar LLM_TIMEOUT incidents were most often resolved by "
+                    "rollback (1 of 1).",
+                    "confidence": 0.6,
+                    "supporting_incident_ids": ["5d0b1a6e-2c4f-5e8a-9b7d-3f2e1c0a9b8d"],
+                }
+            ],
+            "generated_at": EXAMPLE_AS_OF,
+            "as_of": EXAMPLE_AS_OF,
+        }
+    )
 
     incident_id: uuid.UUID
     resolution_summary: ResolutionSummary

@@ -1,21 +1,30 @@
-"""What a listing of incidents is asked and answers: topics, filters, sorts and pages.
+"""What a listing of incidents is asked and answers: topics, states, filters, sorts and pages.
 
-Everything here is independent of the database and of HTTP handling, so it is unit-tested
-directly: the default sort per topic, pagination arithmetic and range checks.
+Everything here but `paged_as_of` (a dependency reading the request's `as_of`) is independent of
+the database and of HTTP handling, so it is unit-tested directly: the default sort per topic, the
+states a topic and a `lifecycle_state` select, pagination arithmetic and range checks.
+
+A listing is read at an `as_of`: the current one (the lowest ingest watermark), or an earlier one
+a previous page returned. It holds the incidents created before `as_of` in event time
+(`incidents.created_watermark`, stamped by the ingest worker): a page read again at that `as_of`
+leaves out every incident created since (README, "Paging").
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import AwareDatetime
 
+from api.auth import AsOf
 from api.errors import invalid_parameter
+from domain.incidents import LifecycleState
+from storage.rules import ALL_STATES, OPEN_STATES, RESOLVED_STATES
 
 
 class Topic(StrEnum):
@@ -38,6 +47,33 @@ class SortOrder(StrEnum):
     DESC = "desc"
 
 
+TOPIC_STATES: dict[Topic | None, tuple[str, ...]] = {
+    None: ALL_STATES,
+    Topic.ACTIVE: OPEN_STATES,
+    Topic.RESOLVED: RESOLVED_STATES,
+    Topic.HISTORICAL: RESOLVED_STATES,
+}
+"""The lifecycle states of each topic (historical is also bounded by `resolved_at`)."""
+
+
+def listed_states(topic: Topic | None, state: LifecycleState | None) -> tuple[str, ...]:
+    """The lifecycle states a listing selects: the topic's, narrowed to `state` if given.
+
+    Raises a 422 naming `lifecycle_state` when the topic has no such state (for example
+    `topic=resolved&lifecycle_state=ACTIVE`): the listing would be empty by construction.
+    """
+    states = TOPIC_STATES[topic]
+    if state is None:
+        return states
+    if state.value not in states:
+        raise invalid_parameter(
+            "lifecycle_state",
+            f"lifecycle_state {state.value} is not a state of topic {topic}: "
+            f"it has {', '.join(states)}",
+        )
+    return (state.value,)
+
+
 def default_sort(topic: Topic | None) -> SortField:
     """Active (and unfiltered) lists sort by start, resolved and historical by resolution."""
     if topic in (Topic.RESOLVED, Topic.HISTORICAL):
@@ -50,6 +86,7 @@ class IncidentFilters:
     """What `/v1/incidents` selects; None means "no condition"."""
 
     topic: Topic | None = None
+    lifecycle_state: LifecycleState | None = None
     retention_days: int = 30
     severity: str | None = None
     category: str | None = None
@@ -77,6 +114,39 @@ def page_of(total: int, offset: int, returned: int) -> Page:
     return Page(total=total, has_more=has_more, next_offset=offset + returned if has_more else None)
 
 
+def paging_as_of(requested: datetime | None, current: datetime) -> datetime:
+    """The `as_of` a page is read at (UTC): `requested`, an `as_of` a previous page returned, or
+    the current one. Raises a 422 naming `as_of` when `requested` is later than the current
+    `as_of`: the tables are not complete up to it yet."""
+    if requested is None:
+        return current
+    if requested > current:
+        later = f"as_of {requested.isoformat()} is later than the current {current.isoformat()}"
+        raise invalid_parameter("as_of", later)
+    return requested.astimezone(UTC)
+
+
+AsOfParam = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="Page over the set another page read at this `as_of` (its response's "
+        "`as_of`): incidents created since are left out. Absent: the current `as_of`. ISO 8601 "
+        "with offset, not later than the current `as_of`.",
+        examples=["2024-05-01T10:05:00Z"],
+    ),
+]
+
+
+async def paged_as_of(current: AsOf, as_of: AsOfParam = None) -> datetime:
+    """The request's `as_of` (see `paging_as_of`)."""
+    return paging_as_of(as_of, current)
+
+
+PagedAsOf = Annotated[datetime, Depends(paged_as_of)]
+"""Use as a parameter type after `tenant: Tenant`, in place of `AsOf`, on a paged listing: it
+declares the `as_of` query parameter."""
+
+
 def check_order(
     after: datetime | None, before: datetime | None, after_name: str, before_name: str
 ) -> None:
@@ -93,6 +163,13 @@ RunId = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL)]
 TopicParam = Annotated[
     Topic | None,
     Query(description="active (ACTIVE, ACKED), resolved, historical; absent: all."),
+]
+LifecycleStateParam = Annotated[
+    LifecycleState | None,
+    Query(
+        description="Only this state, which must be one of the topic's (a 422 otherwise, e.g. "
+        "`topic=resolved&lifecycle_state=ACTIVE`); ACKED alone: acknowledged, not resolved.",
+    ),
 ]
 SortByParam = Annotated[
     SortField | None,

@@ -1,7 +1,8 @@
 """SQLAlchemy Core selects behind `/v1/incidents` and the per-incident routes; rows as mappings.
 
 Every query is scoped by `tenant_id`. Reads of the event tables are limited to one incident's own
-events (by `incident_id`) and to one run (`ix_*_tenant_run`).
+events (by `incident_id`) and to one run (`ix_*_tenant_run`). A listing holds the incidents created
+before its `as_of` (`created_since` gives the others; see `api.incidents.listing`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.incidents.bodies import SUMMARY_FIELDS
 from api.incidents.listing import IncidentFilters, SortField, SortOrder, Topic
-from storage.rules import ALL_STATES, OPEN_STATES, RESOLVED_STATES, severity_rank
+from storage.rules import ALL_STATES, RESOLVED_STATES, severity_rank
 from storage.schema import (
     incident_counts,
     incident_timeline,
@@ -49,29 +50,42 @@ _BOUNDS = {
 }
 
 
-TOPIC_STATES: dict[Topic | None, tuple[str, ...]] = {
-    None: ALL_STATES,
-    Topic.ACTIVE: OPEN_STATES,
-    Topic.RESOLVED: RESOLVED_STATES,
-    Topic.HISTORICAL: RESOLVED_STATES,
-}
-"""The lifecycle states of each topic (historical is also bounded by `resolved_at`)."""
-
-
-def _topic_conditions(topic: Topic | None) -> list[ColumnElement[bool]]:
-    if topic is None:
-        return []
-    states, state = TOPIC_STATES[topic], incidents.c.lifecycle_state
-    conditions = [state == states[0] if len(states) == 1 else state.in_(states)]
-    if topic is Topic.HISTORICAL:
+def _state_conditions(states: tuple[str, ...], historical: bool) -> list[ColumnElement[bool]]:
+    state = incidents.c.lifecycle_state
+    conditions = []
+    if states != ALL_STATES:
+        conditions.append(state == states[0] if len(states) == 1 else state.in_(states))
+    if historical:
         conditions.append(incidents.c.resolved_at < bindparam("cutoff"))
     return conditions
 
 
-def _conditions(topic: Topic | None, present: frozenset[str]) -> list[ColumnElement[bool]]:
+LISTED_AT = bindparam("listed_at", type_=incidents.c.created_watermark.type)
+"""The `as_of` a listing is read at."""
+
+
+def created_since() -> Select[Any]:
+    """Ids of the tenant's incidents (bind parameter `tenant_id`) created at or after the
+    listing's `as_of` in event time (`created_watermark`). A listing leaves them out; they are
+    few (created since the slowest partition reached `as_of`) and found by
+    `ix_incidents_tenant_created_watermark`, so a page is still chosen in the sort indexes'
+    order."""
+    c = incidents.c
+    return select(c.incident_id).where(
+        c.tenant_id == bindparam("tenant_id"), c.created_watermark >= LISTED_AT
+    )
+
+
+def _conditions(
+    states: tuple[str, ...], historical: bool, present: frozenset[str]
+) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a listing; each value is a bind parameter named after its filter."""
     c = incidents.c
-    conditions = [c.tenant_id == bindparam("tenant_id"), *_topic_conditions(topic)]
+    conditions = [
+        c.tenant_id == bindparam("tenant_id"),
+        *_state_conditions(states, historical),
+        c.incident_id.not_in(created_since()),
+    ]
     conditions += [c[name] == bindparam(name) for name in _EQUAL if name in present]
     for name, (column, compare) in _BOUNDS.items():
         if name in present:
@@ -80,10 +94,12 @@ def _conditions(topic: Topic | None, present: frozenset[str]) -> list[ColumnElem
 
 
 def _parameters(tenant_id: str, filters: IncidentFilters, as_of: datetime) -> dict[str, Any]:
-    """The bind parameters of a listing: the tenant, the cutoff, and every filter that is set."""
+    """The bind parameters of a listing: the tenant, `as_of`, the historical cutoff, and every
+    filter that is set."""
     values = {name: getattr(filters, name) for name in (*_EQUAL, *_BOUNDS)}
     parameters = {name: value for name, value in values.items() if value is not None}
     parameters["tenant_id"] = tenant_id
+    parameters["listed_at"] = as_of
     if filters.topic is Topic.HISTORICAL:
         parameters["cutoff"] = as_of - timedelta(days=filters.retention_days)
     return parameters
@@ -167,37 +183,48 @@ async def _page(
 
 
 def _kept_count(states: tuple[str, ...]) -> Select[Any]:
-    """The tenant's incidents in `states`, from `incident_counts` (kept by triggers): a few rows
-    read, however many incidents the tenant has."""
-    c = incident_counts.c
-    return select(func.coalesce(func.sum(c.incidents), 0)).where(
+    """The tenant's incidents in `states` created before `as_of`: `incident_counts` (kept by
+    triggers, a few rows read however many incidents the tenant has) less those created since."""
+    c, i = incident_counts.c, incidents.c
+    kept = select(func.coalesce(func.sum(c.incidents), 0)).where(
         c.tenant_id == bindparam("tenant_id"), c.lifecycle_state.in_(states)
     )
+    since = created_since().with_only_columns(func.count())
+    if states != ALL_STATES:
+        since = since.where(i.lifecycle_state.in_(states))
+    return select(kept.scalar_subquery() - since.scalar_subquery())
 
 
 @functools.lru_cache(maxsize=256)
 def _listing(
-    topic: Topic | None, present: frozenset[str], sort: SortField, order: SortOrder
+    states: tuple[str, ...],
+    historical: bool,
+    present: frozenset[str],
+    sort: SortField,
+    order: SortOrder,
 ) -> Paged:
-    # Only the tenant and the topic's states narrow a listing without filters (historical is
+    # Only the tenant, its states and as_of narrow a listing without filters (historical is
     # narrowed by time too): its total is kept.
-    unfiltered = present == {"tenant_id"} and topic is not Topic.HISTORICAL
-    count = _kept_count(TOPIC_STATES[topic]) if unfiltered else None
-    return _paged(_conditions(topic, present), sort_keys(sort, order), count)
+    unfiltered = present == {"tenant_id", "listed_at"} and not historical
+    count = _kept_count(states) if unfiltered else None
+    return _paged(_conditions(states, historical, present), sort_keys(sort, order), count)
 
 
 async def list_incidents(
     conn: AsyncConnection,
     tenant_id: str,
     filters: IncidentFilters,
+    states: tuple[str, ...],
     as_of: datetime,
     sort: tuple[SortField, SortOrder],
     limit: int,
     offset: int,
 ) -> tuple[list[dict[Any, Any]], int]:
-    """One page of the tenant's incident summaries matching `filters`, and their total."""
+    """One page of the tenant's incident summaries in `states` matching `filters`, among those
+    created before `as_of`, and their total."""
     parameters = _parameters(tenant_id, filters, as_of)
-    paged = _listing(filters.topic, frozenset(parameters), *sort)
+    historical = filters.topic is Topic.HISTORICAL
+    paged = _listing(states, historical, frozenset(parameters), *sort)
     return await _page(conn, paged, parameters, limit, offset)
 
 

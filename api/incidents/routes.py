@@ -33,6 +33,8 @@ from api.incidents.bodies import (
 from api.incidents.listing import (
     IncidentFilters,
     IncidentId,
+    LifecycleStateParam,
+    PagedAsOf,
     RetentionDays,
     RunId,
     Since,
@@ -44,6 +46,7 @@ from api.incidents.listing import (
     TopicParam,
     check_order,
     default_sort,
+    listed_states,
     page_of,
 )
 from api.params import Limit, Offset
@@ -75,8 +78,9 @@ def summaries(rows: list[dict[str, Any]]) -> list[IncidentSummary]:
 async def list_incidents(
     tenant: Tenant,
     conn: Conn,
-    as_of: AsOf,
+    as_of: PagedAsOf,
     topic: TopicParam = None,
+    lifecycle_state: LifecycleStateParam = None,
     retention_days: RetentionDays = 30,
     severity: Severity | None = None,
     category: TextFilter = None,
@@ -95,12 +99,13 @@ async def list_incidents(
     check_order(started_after, started_before, "started_after", "started_before")
     check_order(resolved_after, resolved_before, "resolved_after", "resolved_before")
     filters = IncidentFilters(
-        topic, retention_days, severity, category, cause_type, trigger_type, is_synthetic,
-        started_after, started_before, resolved_after, resolved_before,
+        topic, lifecycle_state, retention_days, severity, category, cause_type, trigger_type,
+        is_synthetic, started_after, started_before, resolved_after, resolved_before,
     )  # fmt: skip
+    states = listed_states(topic, lifecycle_state)
     sort = sort_by or default_sort(topic)
     rows, total = await queries.list_incidents(
-        conn, tenant, filters, as_of, (sort, sort_order), limit, offset
+        conn, tenant, filters, states, as_of, (sort, sort_order), limit, offset
     )
     page = page_of(total, offset, len(rows))
     return IncidentList(

@@ -378,9 +378,12 @@ def build(now: datetime) -> list[Message]:
             key=b"\xff\x00",
         ),
     ]
-    # Commands about another tenant's incident are unknown to the tenant that sends them.
+    # Commands about another tenant's incident are unknown to the tenant that sends them; a
+    # second acknowledgement (after the valid one at start + 61 s) does not fit the state.
     first = json.loads(b.streams[t[2]][0].value or b"")
     theirs = incident_id_for(first["event_id"])
+    again = cmd(t[2], theirs, "acknowledge", s + 2 * HOUR)
+    cases.append(raw(t[2], "commands", _json(again), "invalid_transition", "acknowledged twice"))
     cases.append(
         raw(
             t[3],

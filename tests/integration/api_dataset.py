@@ -72,6 +72,20 @@ def _resolved(started: datetime, after: timedelta, method: str = "manual") -> di
     }
 
 
+def _violations(policy_id: str, rule: str, action: str) -> dict[str, Any]:
+    """The first and latest violation context of an incident of one policy's violations."""
+    return {
+        f"{which}_{name}": value
+        for which in ("first", "latest")
+        for name, value in (
+            ("policy_id", policy_id),
+            ("violation_id", f"{which}-violation"),
+            ("violated_rule", rule),
+            ("action_taken", action),
+        )
+    }
+
+
 def build_incidents() -> dict[str, Incident]:
     acked = {"lifecycle_state": LifecycleState.ACKED, "acked_by": "ops"}
     items = [
@@ -84,6 +98,13 @@ def build_incidents() -> dict[str, Incident]:
             run_ids=["run-1", "run-2"],
             related_call_ids=["c1", "c2", "c3"],
             breakdown={},
+            description="Timeouts on fp-a1: 30 calls since 2024-11-22 12:00 UTC",
+            source_run_id="run-1",
+            agent_ids=["bot"],
+            first_error_code="504",
+            first_error_message="gateway timeout",
+            latest_error_code="429",
+            latest_error_message="slow down",
         ),
         incident(
             "a2",
@@ -125,6 +146,8 @@ def build_incidents() -> dict[str, Incident]:
             is_synthetic=True,
             calls_affected=200,
             cost_usd=Decimal("3.25000000"),
+            synthetic_scenario_id="drill-1",
+            **_violations("pii", "no emails", "redacted"),
             **_resolved(AS_OF - 5 * D, 2 * H, "rollback"),
         ),
         incident(

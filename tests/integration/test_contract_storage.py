@@ -43,8 +43,9 @@ from domain.contracts import (
     Rejection,
     parse_message,
 )
+from storage.effects import BatchEffects, DeadLetterRow, PartitionEffects
 from storage.engine import create_async_db_engine
-from storage.ingest_store import BatchEffects, DeadLetterRow, IngestStore, PartitionEffects
+from storage.ingest_store import IngestStore
 from storage.rows import incident_row
 
 CONFIG = AggregationConfig(

@@ -9,8 +9,9 @@ import pytest_asyncio
 
 from domain.aggregation import PartitionAggregator
 from domain.config import AggregationConfig
+from storage.effects import BatchEffects, PartitionEffects
 from storage.engine import create_async_db_engine
-from storage.ingest_store import BatchEffects, IngestStore, PartitionEffects
+from storage.ingest_store import IngestStore
 from storage.rows import incident_row
 from tests.builders import T0, failure, secs
 

@@ -35,10 +35,9 @@ from sqlalchemy.exc import OperationalError
 from domain import analytics
 from domain.analytics import contribution
 from domain.metrics import SlaTargets
-from domain.patterns import detect_patterns
 from domain.snapshot import IncidentSnapshot
 from storage.analytics_store import AppliedBatch
-from storage.ingest_store import DeadLetterRow
+from storage.effects import DeadLetterRow
 from storage.rows import incident_from_row
 from tests.e2e.pipeline import PARTITIONS, publish_scenario, run_ingest_to_end
 from tests.scenario import build_scenario, partition_for
@@ -283,7 +282,6 @@ def assert_tables(database_url: str, values: Sequence[Snapshot]) -> None:
             rows = conn.execute(f"SELECT * FROM {table}")
             actual_members = {tuple(row.values()) for row in rows}
             assert actual_members == expected_members, table
-        assert read_detected_patterns(conn) == expected_detected_patterns(snapshots)
 
 
 def read_counters(conn: psycopg.Connection[Any], table: str, sample_key: Any) -> dict[Any, Any]:
@@ -293,35 +291,6 @@ def read_counters(conn: psycopg.Connection[Any], table: str, sample_key: Any) ->
         key = key_type(*(row.pop(name) for name in key_type._fields))
         counters[key] = row
     return counters
-
-
-def read_detected_patterns(conn: psycopg.Connection[Any]) -> dict[tuple[str, str, str], Any]:
-    return {
-        (row["tenant_id"], row["pattern_type"], row["dimension"]): (
-            row["count"],
-            tuple(str(i) for i in row["incident_ids"]),
-            float(row["confidence"]),
-            row["window_hours"],
-            row["detected_at"],
-        )
-        for row in conn.execute("SELECT * FROM detected_patterns")
-    }
-
-
-def expected_detected_patterns(
-    snapshots: Sequence[IncidentSnapshot],
-) -> dict[tuple[str, str, str], Any]:
-    """Per tenant: detection over the 24 h ending at the tenant's newest `last_event_at`."""
-    expected: dict[tuple[str, str, str], Any] = {}
-    for tenant in {s.tenant_id for s in snapshots}:
-        mine = [s for s in snapshots if s.tenant_id == tenant]
-        end = max(s.last_event_at for s in mine)
-        members = [m for s in mine for m in contribution(analytics.PATTERNS, s, SLA).members]
-        for p in detect_patterns(members, end - timedelta(hours=24), end, 50):  # type: ignore[arg-type]
-            expected[(tenant, p.pattern_type, p.dimension)] = (
-                p.count, p.incident_ids, p.confidence, 24, end,
-            )  # fmt: skip
-    return expected
 
 
 # -- the sink ------------------------------------------------------------------------------------

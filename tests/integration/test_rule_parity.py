@@ -5,7 +5,8 @@ times at and around their SLA deadlines and hour and day edges (in several UTC o
 targets and an `as_of`; they are written to a real `incidents` table with the ingest worker's row
 mapping, then each SQL twin is evaluated there and compared with the Python rule: per incident
 (rank, states, times, SLA, method, buckets), and summed by row key for the processors'
-contributions (rollups, recurrence, cost), which queries read back for the current bucket.
+contributions (rollups, recurrence, cost), which queries read back for the current bucket. A
+lesson's triage state at a time is compared the same way, over `lessons` and `lesson_triage`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from domain.analytics import Contribution, RowKey, add_counters, contribution, d
 from domain.buckets import utc_day, utc_hour
 from domain.contracts import Severity
 from domain.incidents import SEVERITY_RANK, BreakdownEntry, Incident, LifecycleState
+from domain.lesson_triage import LessonState, effective_state
 from domain.metrics import SlaTargets, sla_status, time_to_containment, time_to_resolution
 from domain.snapshot import IncidentSnapshot
 from storage import rules
+from storage.analytics_schema import lesson_triage, lessons
 from storage.engine import create_sync_db_engine
 from storage.rows import incident_row
 from storage.schema import incidents
@@ -181,7 +184,7 @@ KEY_TYPES: dict[str, type[Any]] = {
 def sql_contributions(engine: Engine, processor: str, targets: SlaTargets) -> dict[RowKey, Any]:
     """The processor's rows as the SQL twin gives them, summed by row key."""
     if processor == analytics.ROLLUPS:
-        selects = [rules.rollup_rows(targets=targets)]
+        selects = [rules.rollup_rows()]
     elif processor == analytics.RECURRENCE:
         selects = [rules.recurrence_rows()]
     else:
@@ -232,3 +235,53 @@ def test_the_state_sets_and_the_severity_rank_cover_the_domain() -> None:
     assert tuple(SEVERITY_RANK) == rules.SEVERITIES
     assert all(f"WHEN '{name}' THEN {rank}" in rules.SEVERITY_RANK_SQL for name, rank in
                SEVERITY_RANK.items())  # fmt: skip
+
+
+@st.composite
+def triage_cases(draw: st.DrawFn) -> tuple[list[tuple[str | None, datetime | None]], datetime]:
+    """Lessons' stored triage (state and deferral; None: no row) and an `as_of` at, before or
+    after the deferrals' ends, in several offsets."""
+    at = draw(near(BASE, st.sampled_from(EDGES)))
+    until = st.none() | near(at, st.sampled_from(EDGES))
+    state = st.sampled_from([None, *(state.value for state in LessonState)])
+    return draw(st.lists(st.tuples(state, until), min_size=1, max_size=12)), at
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=triage_cases())
+def test_the_lesson_state_twin_agrees_with_effective_state(
+    engine: Engine, case: tuple[list[tuple[str | None, datetime | None]], datetime]
+) -> None:
+    stored, at = case
+    ids = [uuid.uuid4() for _ in stored]
+    with engine.begin() as conn:
+        conn.execute(delete(lesson_triage))
+        conn.execute(delete(lessons))
+        conn.execute(insert(lessons), [_lesson_row(lesson) for lesson in ids])
+        triaged = [
+            {"lesson_id": lesson, "tenant_id": "acme", "state": state, "deferred_until": until,
+             "changed_at": BASE, "changed_by": "t", "commands": 1}
+            for lesson, (state, until) in zip(ids, stored, strict=True)
+            if state is not None
+        ]  # fmt: skip
+        if triaged:
+            conn.execute(insert(lesson_triage), triaged)
+        t = lesson_triage.c
+        query = select(lessons.c.lesson_id, rules.lesson_state(t.state, t.deferred_until, at))
+        joined = query.outerjoin_from(lessons, lesson_triage, t.lesson_id == lessons.c.lesson_id)
+        got = dict(conn.execute(joined).tuples().all())
+    for lesson, (state, until) in zip(ids, stored, strict=True):
+        expected = LessonState.PENDING if state is None else effective_state(state, until, at)
+        assert got[lesson] == expected.value, (state, until, at)
+
+
+def _lesson_row(lesson: uuid.UUID) -> dict[str, Any]:
+    return {
+        "lesson_id": lesson, "tenant_id": "acme", "kind": "reopened", "subject": str(lesson),
+        "incident_ids": [lesson], "incident_count": 1, "proposed_action": "p",
+        "first_seen": BASE, "last_seen": BASE,
+    }  # fmt: skip

@@ -9,6 +9,7 @@ import itertools
 import json
 import random
 import uuid
+import zlib
 from collections.abc import Generator, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -24,6 +25,9 @@ from tests.scenario.log import (
 )
 
 SPAN = timedelta(hours=30)
+SYNTHETIC_TENANT = "hooli"
+"""Its traffic is synthetic: every event carries `is_synthetic` and a `synthetic_scenario_id`."""
+ERROR_CODES = ("429", "500", "503", "504", "context_length_exceeded")
 MIN = timedelta(minutes=1)
 SEC = timedelta(seconds=1)
 
@@ -129,6 +133,8 @@ class Builder:
             "tokens_in": self.rng.randrange(0, 4000),
             "tokens_out": self.rng.randrange(0, 800),
             "cost_usd": _cost(self.rng),
+            **_error(event_id),
+            **_synthetic(tenant, event_id),
         } | fields
         self._send(event_id, publish_at or at, "failures", tenant, body)
         return event_id
@@ -153,6 +159,8 @@ class Builder:
             "violated_rule": f"rule {policy_id} must hold",
             "action_taken": self.rng.choice(["blocked", "redacted", "flagged", "allowed"]),
             "cost_usd": _cost(self.rng),
+            "agent_id": f"guard-{_draw(event_id) % 3}",
+            **_synthetic(tenant, event_id),
         } | fields
         self._send(event_id, publish_at or at, "violations", tenant, body)
         return event_id
@@ -232,6 +240,30 @@ class Builder:
             self.flush(at)
             advance(index, episode, self.view(at, tenant))
         self.flush(None)
+
+
+def _draw(event_id: str) -> int:
+    """A number from the event id, for fields added to the log after it was first written: drawn
+    from the builder's random stream, they would change every message after them."""
+    return zlib.crc32(event_id.encode())
+
+
+def _error(event_id: str) -> dict[str, str]:
+    """A failure's error code and message: most have both, some one of them, some none."""
+    draw = _draw(event_id)
+    code = ERROR_CODES[draw // 6 % len(ERROR_CODES)]
+    return [
+        {},
+        {"error_code": code},
+        {"error_message": f"upstream error, attempt {draw % 3 + 1}"},
+        {"error_code": code, "error_message": f"provider answered {code}"},
+    ][min(draw % 6, 3)]
+
+
+def _synthetic(tenant: str, event_id: str) -> dict[str, Any]:
+    if tenant != SYNTHETIC_TENANT:
+        return {}
+    return {"is_synthetic": True, "synthetic_scenario_id": f"drill-{_draw(event_id) % 3}"}
 
 
 def _rfc3339(at: datetime, rng: random.Random | None) -> str:

@@ -35,6 +35,7 @@ from domain.contracts import (
     Rejection,
     Signal,
 )
+from domain.descriptions import describe_incident
 from domain.incidents import (
     SEVERITY_RANK,
     Incident,
@@ -64,6 +65,7 @@ TENANTS = ["t1", "t2", "t3", "t4"]
 STEPS = [0, 1, 5, 10, 20, 30, 59, 60, 61, 120, 299, 300, 301, 600, 899, 900, 901, 1800, 3600]
 LATENESS = [0, 0, 0, 0, 0, 0, 30, 200, 600, 1000, 2000, 8000]
 FAILURE_TYPES = [member.value for member in FailureType]
+AGENTS = [f"agent-{n}" for n in range(12)]
 BAD = [b"{oops", b"{}", b'{"event_id": "x", "tenant_id": "t1"}', b"[]"]
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -144,7 +146,20 @@ def _failure(
         fingerprint=draw(st.sampled_from([None, None, None, None, "custom"])),
         call_id=draw(st.sampled_from([None, None, "call-1", "call-2"])),
         cost_usd=draw(st.sampled_from(["0", "0.1", "0.25", "1.00000001"])),
+        error_code=draw(st.sampled_from([None, None, "429", "504"])),
+        error_message=draw(st.sampled_from([None, None, "slow down", "gateway timeout"])),
+        **_signal_context(draw),
     )
+
+
+def _signal_context(draw: st.DrawFn) -> dict[str, Any]:
+    """Fields of both signals that only the incident's context reads."""
+    scenario = draw(st.sampled_from([None, None, "drill-1", "drill-2"]))
+    return {
+        "agent_id": draw(st.sampled_from([None, *AGENTS])),
+        "is_synthetic": scenario is not None,
+        "synthetic_scenario_id": scenario,
+    }
 
 
 def _violation(draw: st.DrawFn, event_id: str, tenant: str, at: datetime) -> Signal:
@@ -157,6 +172,10 @@ def _violation(draw: st.DrawFn, event_id: str, tenant: str, at: datetime) -> Sig
         severity=draw(st.sampled_from(["low", "medium", "high", "critical"])),
         cause_type=draw(st.sampled_from(["LLM_RUN", "HUMAN"])),
         cost_usd=draw(st.sampled_from(["0", "0.3"])),
+        violated_rule=draw(st.sampled_from(["no emails", "no phone numbers"])),
+        violation_id=draw(st.sampled_from([None, None, "V-1", "V-2"])),
+        action_taken=draw(st.sampled_from([None, "blocked", "flagged"])),
+        **_signal_context(draw),
     )
 
 
@@ -464,6 +483,89 @@ def test_batch_cuts_restarts_and_eviction_do_not_change_the_result(
     assert [entry_tuples([entry]) for entry in whole.timeline] == [
         entry_tuples([entry]) for entry in replay({0: log.sources}, CONFIG, NOW).timeline
     ]
+
+
+def _expected_context(applied: list[tuple[Signal, uuid.UUID]]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The context fields each incident must hold, from its events in the order applied."""
+    expected: dict[uuid.UUID, dict[str, Any]] = {}
+    for event, incident_id in applied:
+        context = expected.setdefault(
+            incident_id,
+            {
+                "source_run_id": event.run_id,
+                "synthetic_scenario_id": event.synthetic_scenario_id,
+                "agent_ids": [],
+                "errors": [],
+                "violations": [],
+            },
+        )
+        if event.agent_id and event.agent_id not in context["agent_ids"]:
+            context["agent_ids"].append(event.agent_id)
+        if isinstance(event, PolicyViolation):
+            action = event.action_taken.value if event.action_taken else None
+            context["violations"].append(
+                (event.policy_id, event.violation_id or event.event_id, event.violated_rule, action)
+            )
+        elif event.error_code is not None or event.error_message is not None:
+            context["errors"].append((event.error_code, event.error_message))
+    return {
+        incident_id: {
+            "source_run_id": context["source_run_id"],
+            "synthetic_scenario_id": context["synthetic_scenario_id"],
+            "agent_ids": context["agent_ids"][:10],
+            "first_error": context["errors"][0] if context["errors"] else (None, None),
+            "latest_error": context["errors"][-1] if context["errors"] else (None, None),
+            "first_violation": context["violations"][0] if context["violations"] else (None,) * 4,
+            "latest_violation": context["violations"][-1] if context["violations"] else (None,) * 4,
+        }
+        for incident_id, context in expected.items()
+    }
+
+
+def _context_of(incident: Incident) -> dict[str, Any]:
+    def fields(which: str, *names: str) -> tuple[Any, ...]:
+        return tuple(getattr(incident, f"{which}_{name}") for name in names)
+
+    violation = ("policy_id", "violation_id", "violated_rule", "action_taken")
+    return {
+        "source_run_id": incident.source_run_id,
+        "synthetic_scenario_id": incident.synthetic_scenario_id,
+        "agent_ids": incident.agent_ids,
+        "first_error": fields("first", "error_code", "error_message"),
+        "latest_error": fields("latest", "error_code", "error_message"),
+        "first_violation": fields("first", *violation),
+        "latest_violation": fields("latest", *violation),
+    }
+
+
+@SETTINGS
+@given(logs(), st.data())
+def test_the_context_follows_the_order_of_application_however_the_log_is_batched(
+    log: Log, data: st.DataObject
+) -> None:
+    """First and latest error and violation, agents, source run and scenario: as the events were
+    applied, with or without batch cuts, restarts and eviction; the description is the text of
+    the incident's final state."""
+    applied: list[tuple[Signal, uuid.UUID]] = []
+
+    def observe(agg: PartitionAggregator, item: object, outcome: Outcome) -> None:
+        if isinstance(outcome, uuid.UUID):
+            assert isinstance(item, LlmCallFailure | PolicyViolation)
+            applied.append((item, outcome))
+
+    entries = log.entries()
+    whole = feed(entries, observe=observe)
+    cuts = frozenset(data.draw(st.sets(st.integers(0, len(entries)), max_size=8), label="cuts"))
+    restarts = frozenset(data.draw(st.sets(st.sampled_from(sorted(cuts or {0}))), label="restarts"))
+    cut = feed(entries, cuts, restarts & cuts, evict=True)
+    expected = _expected_context(applied)
+    assert set(whole.incidents) == set(cut.incidents) == set(expected)
+    for incident_id, context in expected.items():
+        for run in (whole, cut):
+            incident = run.incidents[incident_id]
+            assert _context_of(incident) == context
+            assert incident.description == describe_incident(incident)
+        assert cut.incidents[incident_id].description == whole.incidents[incident_id].description
 
 
 @SETTINGS

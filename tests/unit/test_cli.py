@@ -160,3 +160,48 @@ def test_commands_needing_the_database_name_the_missing_setting(
     monkeypatch.delenv("INCIDENTFLOW_DATABASE_URL", raising=False)
     assert main(argv) == 2
     assert variable in one_line(capsys.readouterr().err)
+
+
+LESSON_ID = "5f0c8a39-4d6e-5b1a-8e2f-3c7d9a1b2e40"
+
+
+def test_lesson_commands_parse() -> None:
+    args = build_parser().parse_args(
+        ["command", "defer", LESSON_ID, "--tenant", "acme", "--until", "2026-12-01T09:00:00Z",
+         "--by", "alice", "--note", "after the release"]
+    )  # fmt: skip
+    assert (args.action, args.target_id, args.until, args.by) == (
+        "defer", LESSON_ID, "2026-12-01T09:00:00Z", "alice",
+    )  # fmt: skip
+    converted = build_parser().parse_args(
+        ["command", "convert", LESSON_ID, "--tenant", "acme", "--draft", "cap retries"]
+    )
+    assert converted.draft == "cap retries"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["command", "dismiss", "not-a-uuid", "--tenant", "acme"], "LESSON_ID is not a UUID"),
+        (["command", "defer", LESSON_ID, "--tenant", "acme"], "--until is required to defer"),
+        (["command", "convert", LESSON_ID, "--tenant", "acme"], "--draft is required to convert"),
+        (["command", "dismiss", LESSON_ID, "--tenant", "acme", "--until", "2026-12-01T09:00:00Z"],
+         "--until is only allowed with 'defer'"),
+        (["command", "defer", LESSON_ID, "--tenant", "acme", "--until", "2026-12-01T09:00:00Z",
+          "--draft", "x"], "--draft is only allowed with 'convert'"),
+        (["command", "dismiss", LESSON_ID, "--tenant", "acme", "--method", "rollback"],
+         "--method is only allowed with 'resolve'"),
+        (["command", "resolve", LESSON_ID, "--tenant", "acme", "--draft", "x"],
+         "--draft is only allowed with a lesson command"),
+        (["command", "defer", LESSON_ID, "--tenant", "acme", "--until", "2000-01-01T00:00:00Z"],
+         "until"),
+        (["command", "defer", LESSON_ID, "--tenant", "acme", "--until", "tomorrow"], "until"),
+        (["command", "reactivate", LESSON_ID, "--tenant", "acme"],
+         "KAFKA_BOOTSTRAP_SERVERS is not set"),
+    ],
+)  # fmt: skip
+def test_lesson_command_user_errors_are_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in one_line(capsys.readouterr().err)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.bundles import bundle_file, stream_bundle, verify
+from domain.bundles import bundle_file, stream_bundle
 from domain.debrief import Recurrence, debrief
 from domain.evidence import (
     BundleKind,
@@ -20,6 +20,7 @@ from domain.evidence import (
     milliseconds,
 )
 from domain.soc2 import ControlStatus, soc2_parts, status_of
+from domain.verification import verify
 from tests.evidence_rows import AS_OF, INCIDENT_ID, T0, failure_row, failure_rows, source
 
 
@@ -37,6 +38,7 @@ def test_the_evidence_bundle_holds_every_stored_field_but_processing_time() -> N
     incident = bundle["incident"]
     assert "partition" not in incident
     assert "updated_at" not in incident
+    assert "created_watermark" not in incident
     assert incident["incident_id"] == str(INCIDENT_ID)
     assert incident["cost_usd"] == "0.42000000"
     assert incident["started_at"] == "2026-11-22T10:00:00.000000Z"

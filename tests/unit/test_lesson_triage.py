@@ -10,16 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from domain.contracts import DeadLetterReason, Rejection
 from domain.lesson_triage import (
     LessonAction,
     LessonCommand,
     LessonState,
-    RejectionReason,
     Triage,
-    TriageRejection,
     apply_command,
     effective_state,
     lesson_stats,
+    parse_command,
+    stats_of_counts,
 )
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -66,8 +67,8 @@ def test_every_transition_is_applied_or_rejected_as_impossible(
     result = apply_command(triage(state, **deferred), command(action.value))
     target = VALID.get((state, action))
     if target is None:
-        assert result == TriageRejection(
-            RejectionReason.INVALID_TRANSITION,
+        assert result == Rejection(
+            DeadLetterReason.INVALID_TRANSITION,
             f"action: cannot {action.value} a lesson that is {state.value}",
         )
     else:
@@ -117,11 +118,11 @@ def test_a_command_is_evaluated_by_its_own_issued_at() -> None:
     dismissed = apply_command(deferred, command("dismiss", at=expired))
     assert isinstance(dismissed, Triage) and dismissed.state is LessonState.DISMISSED
     too_late = apply_command(deferred, command("reactivate", at=expired))
-    assert too_late == TriageRejection(
-        RejectionReason.INVALID_TRANSITION, "action: cannot reactivate a lesson that is pending"
+    assert too_late == Rejection(
+        DeadLetterReason.INVALID_TRANSITION, "action: cannot reactivate a lesson that is pending"
     )
     still = apply_command(deferred, command("dismiss", at=expired - timedelta(seconds=1)))
-    assert isinstance(still, TriageRejection)
+    assert isinstance(still, Rejection)
     assert still.detail == "action: cannot dismiss a lesson that is deferred"
 
 
@@ -129,13 +130,13 @@ def test_dismissed_and_converted_are_final() -> None:
     for final in (LessonState.DISMISSED, LessonState.CONVERTED):
         for action in LessonAction:
             result = apply_command(triage(final), command(action.value, at=T0 + 100 * HOUR))
-            assert isinstance(result, TriageRejection)
-            assert result.reason is RejectionReason.INVALID_TRANSITION
+            assert isinstance(result, Rejection)
+            assert result.reason is DeadLetterReason.INVALID_TRANSITION
 
 
 def test_an_unknown_lesson_or_another_tenants_is_unknown() -> None:
-    expected = TriageRejection(
-        RejectionReason.UNKNOWN_LESSON, f"lesson_id: no lesson {LESSON} in tenant acme"
+    expected = Rejection(
+        DeadLetterReason.UNKNOWN_LESSON, f"lesson_id: no lesson {LESSON} in tenant acme"
     )
     assert apply_command(None, command("dismiss")) == expected
     assert apply_command(Triage(LESSON, "globex"), command("dismiss")) == expected
@@ -227,3 +228,31 @@ def test_stats_count_effective_states_and_kinds() -> None:
         "recurring_fingerprint",
         "overflow",
     }
+
+
+def test_wire_bytes_are_read_or_refused_with_a_reason() -> None:
+    valid = command("defer").model_dump_json().encode()
+    parsed = parse_command(valid)
+    assert isinstance(parsed, LessonCommand) and parsed.until == T0 + HOUR
+    assert parse_command(None) == Rejection(DeadLetterReason.INVALID_JSON, "empty message value")
+    refused = {
+        b"{nope": DeadLetterReason.INVALID_JSON,
+        b"\xff\xfe": DeadLetterReason.INVALID_JSON,
+        b" " * (1024 * 1024 + 1): DeadLetterReason.TOO_LARGE,
+        b'{"command_id": "c", "tenant_id": "acme"}': DeadLetterReason.SCHEMA_VIOLATION,
+        valid.replace(b'"alice"', b'"al\\u0000ice"'): DeadLetterReason.SCHEMA_VIOLATION,
+    }
+    for raw, reason in refused.items():
+        rejection = parse_command(raw)
+        assert isinstance(rejection, Rejection) and rejection.reason is reason, raw[:40]
+    missing = parse_command(b'{"command_id": "c", "tenant_id": "acme"}')
+    assert isinstance(missing, Rejection) and missing.detail.startswith("lesson_id: ")
+    nul = parse_command(valid.replace(b'"alice"', b'"al\\u0000ice"'))
+    assert isinstance(nul, Rejection) and nul.detail.startswith("issued_by: ")
+
+
+def test_stats_of_grouped_counts_equal_the_fold() -> None:
+    rows = [Row("reopened", "pending"), Row("reopened", "pending"), Row("overflow", "dismissed")]
+    grouped = stats_of_counts({("reopened", "pending"): 2, ("overflow", "dismissed"): 1})
+    assert grouped == lesson_stats(rows, at=T0)
+    assert grouped.by_state["pending"] == 2 and grouped.total == 3

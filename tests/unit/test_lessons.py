@@ -267,3 +267,10 @@ def test_lessons_are_ordered_by_tenant_kind_and_first_seen() -> None:
         ("acme", "recurring_fingerprint"),
         ("acme", "reopened"),
     ]
+
+
+def test_the_lessons_processor_contributes_the_member_rows() -> None:
+    snapshot = resolved(reopen_count=1)
+    part = analytics.contribution(analytics.LESSONS, snapshot, SlaTargets())
+    assert part.counters == {} and part.members == lesson_members(snapshot)
+    assert analytics.LESSONS in analytics.PROCESSORS

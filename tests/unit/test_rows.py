@@ -12,7 +12,7 @@ from domain.incidents import Incident, LifecycleState
 from domain.snapshot import SNAPSHOT_FIELDS, IncidentSnapshot
 from storage.rows import INCIDENT_COLUMNS, incident_from_row, incident_row
 from storage.schema import incidents
-from tests.builders import incident
+from tests.builders import INCIDENT_CONTEXT, incident
 
 T0 = datetime(2024, 11, 22, 14, 0, tzinfo=UTC)
 
@@ -44,6 +44,7 @@ def _full() -> Incident:
         cost_usd=Decimal("12.34567891"),
         reopen_count=2,
         absorbed={"llm_failure": {"x": 40, "y": 1}, "rate_limit": {"z": 2}},
+        **INCIDENT_CONTEXT,
         version=57,
     )
 
@@ -59,7 +60,8 @@ def test_round_trip_keeps_every_field(incident: Incident) -> None:
 
 def test_row_has_every_column_but_updated_at() -> None:
     row = incident_row(_full(), partition=5)
-    assert set(row) == {column.name for column in incidents.columns} - {"updated_at"}
+    stamped = {"updated_at", "created_watermark"}  # by the database, by the ingest store
+    assert set(row) == {column.name for column in incidents.columns} - stamped
     assert row["partition"] == 5
     assert row["lifecycle_state"] == "RESOLVED"
     assert isinstance(row["absorbed"], dict)
@@ -68,7 +70,7 @@ def test_row_has_every_column_but_updated_at() -> None:
 @pytest.mark.parametrize("incident", [_minimal(), _full()], ids=["minimal", "full"])
 def test_the_snapshot_the_row_and_the_table_hold_one_record(incident: Incident) -> None:
     columns = {column.name for column in incidents.columns}
-    assert set(SNAPSHOT_FIELDS) == columns - {"partition", "updated_at"}
+    assert set(SNAPSHOT_FIELDS) == columns - {"partition", "updated_at", "created_watermark"}
     assert list(incident.snapshot()) == list(SNAPSHOT_FIELDS)
     row = incident_row(incident, partition=5)
     assert set(row) == set(INCIDENT_COLUMNS)

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from domain.contracts import MAX_MESSAGE_BYTES, STORAGE_REASONS, DeadLetterReason, FailureType
+from domain.contracts import (
+    MAX_MESSAGE_BYTES,
+    PROCESSOR_REASONS,
+    STORAGE_REASONS,
+    DeadLetterReason,
+    FailureType,
+)
 from domain.incidents import TimelineKind
 from domain.replay import Replay
 from tests.scenario import (
@@ -96,7 +102,7 @@ def test_every_timeline_kind_and_dead_letter_reason(counts: dict[str, int]) -> N
         key.removeprefix("timeline:") for key in counts if key.startswith("timeline:")
     }
     assert all(counts[f"timeline:{kind.value}"] > 0 for kind in TimelineKind), counts
-    reasons = set(DeadLetterReason) - STORAGE_REASONS  # the rules' own reasons
+    reasons = set(DeadLetterReason) - STORAGE_REASONS - PROCESSOR_REASONS  # the rules' own
     assert all(counts[f"dead_letter:{reason.value}"] > 0 for reason in reasons), counts
     assert counts["dead_letter:future_timestamp"] == 2
     assert counts["dead_letter:too_late"] == 1

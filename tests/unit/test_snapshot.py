@@ -14,7 +14,7 @@ import pytest
 from domain.contracts import DeadLetterReason, Rejection
 from domain.incidents import BreakdownEntry, Incident, LifecycleState
 from domain.snapshot import SNAPSHOT_FIELDS, IncidentSnapshot, parse_snapshot
-from tests.builders import incident
+from tests.builders import INCIDENT_CONTEXT, incident
 
 T0 = datetime(2024, 11, 22, 14, 25, 30, tzinfo=UTC)
 
@@ -44,6 +44,7 @@ def full() -> Incident:
         reopen_count=2,
         absorbed={"llm_failure": {"x": 40, "y": 1}},
         breakdown={"model": {"a/b": BreakdownEntry(40, Decimal("12.3"))}},
+        **INCIDENT_CONTEXT,
         version=57,
     )
 
@@ -92,6 +93,28 @@ def test_fields_the_processors_do_not_read_may_be_absent_or_null() -> None:
         assert isinstance(rejected, Rejection) and rejected.detail.startswith(name), name
 
 
+CONTEXT_FIELDS = (
+    "description", "source_run_id", "agent_ids", "synthetic_scenario_id", "first_error_code",
+    "first_error_message", "latest_error_code", "latest_error_message", "first_policy_id",
+    "first_violation_id", "first_violated_rule", "first_action_taken", "latest_policy_id",
+    "latest_violation_id", "latest_violated_rule", "latest_action_taken",
+)  # fmt: skip
+
+
+def test_a_snapshot_written_before_the_context_fields_reads_them_as_null() -> None:
+    """Change messages and the processors' stored snapshots from before these fields existed."""
+    written = full().snapshot()
+    old = {name: value for name, value in written.items() if name not in CONTEXT_FIELDS}
+    for value in (old, {**old, "agent_ids": None}):
+        parsed = parse_snapshot(orjson.dumps(value))
+        assert isinstance(parsed, IncidentSnapshot)
+        assert parsed.agent_ids == []
+        assert all(getattr(parsed, name) is None for name in CONTEXT_FIELDS if name != "agent_ids")
+        assert parsed.model_dump(exclude=set(CONTEXT_FIELDS)) == IncidentSnapshot.model_validate(
+            written
+        ).model_dump(exclude=set(CONTEXT_FIELDS))
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -105,6 +128,8 @@ def test_fields_the_processors_do_not_read_may_be_absent_or_null() -> None:
         ({"calls_affected": True}, "calls_affected"),
         ({"cost_usd": "NaN"}, "cost_usd"),
         ({"run_ids": "run-1"}, "run_ids"),
+        ({"agent_ids": "bot"}, "agent_ids"),
+        ({"latest_action_taken": "nuked"}, "latest_action_taken"),
         ({"breakdown": {"model": {"x": {"calls": 1, "cost_usd": "abc"}}}}, "breakdown.model.x"),
     ],
 )

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from domain.snapshot import IncidentSnapshot
 from incidentflow.infra import free_port
 from storage.analytics_store import AppliedBatch
-from storage.ingest_store import DeadLetterRow
+from storage.effects import DeadLetterRow
 from tests.builders import incident
 from workers.guard import DeadLetterGuard
 from workers.processors import ChangeMessage, ChangeSink

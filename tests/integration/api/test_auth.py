@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from domain.lessons import lesson_id
 from tests.integration.api_dataset import Client, Dataset, assert_error
 
 
@@ -16,9 +17,12 @@ def v1_paths(openapi: dict[str, Any]) -> list[str]:
 
 
 def concrete(path: str, data: Dataset, owner: str = "acme") -> str:
-    """`path` with its parameters filled with the `owner` tenant's incident and run."""
+    """`path` with its parameters filled with the `owner` tenant's incident and run (and, for
+    acme, the lesson its resolved critical incident r3 teaches)."""
     incident = data.id("a1" if owner == "acme" else "g1")
-    return path.replace("{incident_id}", incident).replace("{run_id}", "run-1")
+    lesson = str(lesson_id("severe_incident_resolved", "acme", data.id("r3")))
+    filled = path.replace("{incident_id}", incident).replace("{run_id}", "run-1")
+    return filled.replace("{lesson_id}", lesson)
 
 
 async def paths(api: Client) -> list[str]:
@@ -57,7 +61,7 @@ async def test_another_tenants_key_sees_none_of_its_data(api: Client) -> None:
         url = concrete(path, data, owner="acme")
         for params in ({}, {"tenant_id": "acme"}):
             response = await client.get(url, params=params, headers=data.auth("globex"))
-            if "{incident_id}" in path or params:
+            if "{incident_id}" in path or "{lesson_id}" in path or params:
                 assert_error(response, 404, "not_found")
             else:
                 assert response.status_code == 200, (path, response.text)
@@ -70,7 +74,8 @@ async def test_own_data_is_visible_on_the_same_paths(api: Client) -> None:
     for path in await paths(api):
         response = await client.get(concrete(path, data), headers=data.auth("acme"))
         assert response.status_code == 200, (path, response.text)
-        assert "as_of" in response.json(), path
+        body = response.json()
+        assert "as_of" in body.get("bundle", body), path  # an export's as_of is under its hash
 
 
 async def test_an_ops_key_must_name_a_tenant(api: Client) -> None:

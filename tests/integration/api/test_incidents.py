@@ -143,3 +143,23 @@ async def test_an_ops_key_names_the_tenant(api: Client) -> None:
     body = await get(api, "/v1/incidents", who="ops", tenant_id="globex")
     assert set(ids(body)) == {data.id("g1"), data.id("g2")}
     assert body["filters_applied"]["tenant_id"] == "globex"
+
+
+async def test_the_detail_has_the_whole_context_and_the_list_its_short_fields(api: Client) -> None:
+    _, data = api
+    a1 = await get(api, f"/v1/incidents/{data.id('a1')}")
+    assert (a1["first_error_code"], a1["first_error_message"]) == ("504", "gateway timeout")
+    assert (a1["latest_error_code"], a1["latest_error_message"]) == ("429", "slow down")
+    assert (a1["source_run_id"], a1["agent_ids"]) == ("run-1", ["bot"])
+    assert a1["description"] == "Timeouts on fp-a1: 30 calls since 2024-11-22 12:00 UTC"
+    assert a1["first_policy_id"] is None and a1["latest_action_taken"] is None
+    r3 = await get(api, f"/v1/incidents/{data.id('r3')}")
+    assert (r3["first_violated_rule"], r3["latest_action_taken"]) == ("no emails", "redacted")
+    assert r3["synthetic_scenario_id"] == "drill-1" and r3["agent_ids"] == []
+    listed = {item["incident_id"]: item for item in (await get(api, "/v1/incidents"))["items"]}
+    short = listed[data.id("a1")]
+    assert (short["first_error_code"], short["latest_error_code"]) == ("504", "429")
+    assert short["description"] == a1["description"] and short["agent_ids"] == ["bot"]
+    assert "first_error_message" not in short and "first_violated_rule" not in short
+    policy = listed[data.id("r3")]
+    assert (policy["first_policy_id"], policy["latest_violation_id"]) == ("pii", "latest-violation")

@@ -209,8 +209,14 @@ async def _print_summary(engine: AsyncEngine, stats: IngestStats, rate: _Rate) -
         for row in tenants
     ]
     lines.append(
-        f"  processors: {analysed} incidents analysed, {lessons} lessons ({triaged} triaged)"
+        f"  processors: {analysed} incidents analysed, {_count(lessons, 'lesson')}"
+        f" ({triaged} triaged)"
     )
     if dead:
         lines.append("  dead letters: " + ", ".join(f"{reason} {count}" for reason, count in dead))
     print("\n".join(lines) + "\n", file=sys.stdout, flush=True)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 lesson`, `2 lessons`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

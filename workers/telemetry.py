@@ -36,12 +36,64 @@ INGEST_BATCH_BUCKETS = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 20000)
 PROCESSOR_BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500)
 
 
-class IngestMetrics:
+class WorkerMetrics:
+    """What both worker processes record per batch, named `incidentflow_<process>_...`: its
+    size (`batch_unit` per batch) and duration (`batch_time` says what it covers), its
+    PostgreSQL transaction, retries and rebalances; and the process's own collector."""
+
+    def __init__(
+        self, process: str, *, batch_unit: str, batch_time: str, buckets: tuple[int, ...]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        prefix = f"incidentflow_{process}"
+        self._batch_messages = Histogram(
+            f"{prefix}_batch_messages",
+            f"{batch_unit} per batch.",
+            buckets=buckets,
+            registry=self.registry,
+        )
+        self._batch_seconds = _seconds(
+            self.registry, f"{prefix}_batch_duration_seconds", batch_time
+        )
+        self._transaction_seconds = _seconds(
+            self.registry,
+            f"{prefix}_transaction_duration_seconds",
+            "A batch's PostgreSQL transaction.",
+        )
+        self._retries = _counter(
+            self.registry,
+            f"{prefix}_retries",
+            "Retries after a failure, by operation.",
+            "operation",
+        )
+        self._rebalances = _counter(
+            self.registry, f"{prefix}_rebalances", "Partition assignments received."
+        )
+
+    def batch(self, messages: int, seconds: float, transaction_seconds: float) -> None:
+        self._batch_messages.observe(messages)
+        self._batch_seconds.observe(seconds)
+        self._transaction_seconds.observe(transaction_seconds)
+
+    def retry(self, operation: str) -> None:
+        """One retry of `operation` (e.g. `database`, `broker`, `publish`)."""
+        self._retries.labels(operation).inc()
+
+    def rebalance(self) -> None:
+        self._rebalances.inc()
+
+
+class IngestMetrics(WorkerMetrics):
     """The collectors of one ingest worker."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        super().__init__(
+            "ingest",
+            batch_unit="Messages",
+            batch_time="Seconds per batch: its build, transaction and publish.",
+            buckets=INGEST_BATCH_BUCKETS,
+        )
         self._read = _counter(
             self.registry, "incidentflow_ingest_messages_read", "Messages fetched.", "topic"
         )
@@ -63,31 +115,6 @@ class IngestMetrics:
             "Messages dead-lettered, by reason.",
             "topic",
             "reason",
-        )
-        self._batch_messages = Histogram(
-            "incidentflow_ingest_batch_messages",
-            "Messages per batch.",
-            buckets=INGEST_BATCH_BUCKETS,
-            registry=self.registry,
-        )
-        self._batch_seconds = _seconds(
-            self.registry,
-            "incidentflow_ingest_batch_duration_seconds",
-            "Seconds per batch: its build, transaction and publish.",
-        )
-        self._transaction_seconds = _seconds(
-            self.registry,
-            "incidentflow_ingest_transaction_duration_seconds",
-            "A batch's PostgreSQL transaction.",
-        )
-        self._retries = _counter(
-            self.registry,
-            "incidentflow_ingest_retries",
-            "Retries after a failure, by operation.",
-            "operation",
-        )
-        self._rebalances = _counter(
-            self.registry, "incidentflow_ingest_rebalances", "Partition assignments received."
         )
         self._lag = _gauge(
             self.registry,
@@ -128,18 +155,6 @@ class IngestMetrics:
     def dead_lettered(self, topic: str, reason: str, count: int) -> None:
         self._dead_letters.labels(topic, reason).inc(count)
 
-    def batch(self, messages: int, seconds: float, transaction_seconds: float) -> None:
-        self._batch_messages.observe(messages)
-        self._batch_seconds.observe(seconds)
-        self._transaction_seconds.observe(transaction_seconds)
-
-    def retry(self, operation: str) -> None:
-        """One retry of `operation` (e.g. `database`, `broker`, `publish`)."""
-        self._retries.labels(operation).inc()
-
-    def rebalance(self) -> None:
-        self._rebalances.inc()
-
     def partition(
         self,
         partition: int,
@@ -176,7 +191,7 @@ class IngestMetrics:
         self._guard.labels(str(partition)).inc()
 
 
-class ProcessorMetrics:
+class ProcessorMetrics(WorkerMetrics):
     """The collectors of one stream processors worker.
 
     The processors' dead-letter share is only observed (nothing acts on it), so the
@@ -184,8 +199,12 @@ class ProcessorMetrics:
     """
 
     def __init__(self, guard: DeadLetterGuard) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        super().__init__(
+            "processors",
+            batch_unit="Change messages",
+            batch_time="A batch from decoding to its commit.",
+            buckets=PROCESSOR_BATCH_BUCKETS,
+        )
         self.guard = guard
         self._read = _counter(
             self.registry, "incidentflow_processors_messages_read", "Change messages consumed."
@@ -213,31 +232,6 @@ class ProcessorMetrics:
             "incidentflow_processors_lesson_commands",
             "Lesson commands consumed, by outcome: applied, duplicate, or a dead-letter reason.",
             "outcome",
-        )
-        self._batch_messages = Histogram(
-            "incidentflow_processors_batch_messages",
-            "Change messages per batch.",
-            buckets=PROCESSOR_BATCH_BUCKETS,
-            registry=self.registry,
-        )
-        self._batch_seconds = _seconds(
-            self.registry,
-            "incidentflow_processors_batch_duration_seconds",
-            "A batch from decoding to its commit.",
-        )
-        self._transaction_seconds = _seconds(
-            self.registry,
-            "incidentflow_processors_transaction_duration_seconds",
-            "A batch's PostgreSQL transaction.",
-        )
-        self._retries = _counter(
-            self.registry,
-            "incidentflow_processors_retries",
-            "Retries after a failure, by operation.",
-            "operation",
-        )
-        self._rebalances = _counter(
-            self.registry, "incidentflow_processors_rebalances", "Partition assignments received."
         )
         self._lag = _gauge(
             self.registry,
@@ -268,17 +262,6 @@ class ProcessorMetrics:
 
     def lesson_commands(self, outcome: str, count: int) -> None:
         self._lesson_commands.labels(outcome).inc(count)
-
-    def batch(self, messages: int, seconds: float, transaction_seconds: float) -> None:
-        self._batch_messages.observe(messages)
-        self._batch_seconds.observe(seconds)
-        self._transaction_seconds.observe(transaction_seconds)
-
-    def retry(self, operation: str) -> None:
-        self._retries.labels(operation).inc()
-
-    def rebalance(self) -> None:
-        self._rebalances.inc()
 
     def lags(self, lags: Mapping[int, int]) -> None:
         """Replace the lag gauges: partitions left out (no longer assigned) lose their series."""

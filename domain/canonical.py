@@ -105,21 +105,16 @@ def _dumpable(value: Any) -> bool:
     export (a fifth of the CPU time of converting, measured on event rows)."""
     kind = type(value)
     if kind is dict:
-        for key, item in value.items():
+        for key in value:
             if type(key) is not str:
                 return False
-            kind = type(item)
-            if kind is str or item is None or kind is bool:
-                continue
-            if kind is int:
-                if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                    continue
-                return False
-            if not _dumpable(item):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        items = None
+    if items is not None:
+        for item in items:
             kind = type(item)
             if kind is str or item is None or kind is bool:
                 continue

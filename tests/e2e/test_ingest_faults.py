@@ -33,16 +33,10 @@ from tests.e2e.pipeline import (
     run_ingest_to_end,
 )
 from tests.proxy import proxy
-from tests.scenario import SCENARIO_CONFIG, build_scenario, expected, partition_log
+from tests.scenario import SCENARIO_CONFIG, build_scenario, partition_log
 from tests.support import RestartablePostgres, restartable_postgres, with_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    messages = build_scenario(7, now=NOW)
-    return messages, expected(messages, PARTITIONS, NOW)
 
 
 # -- a failed first batch, a refused message ---------------------------------------------------

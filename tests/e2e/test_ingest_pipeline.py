@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.pipeline import (
-    PARTITIONS,
     applied_events,
     assert_same_tables,
     expected_tables,
@@ -23,16 +21,9 @@ from tests.e2e.pipeline import (
     read_tables,
     run_ingest_to_end,
 )
-from tests.scenario import build_scenario, coverage, expected
+from tests.scenario import coverage
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    messages = build_scenario(7, now=NOW)
-    return messages, expected(messages, PARTITIONS, NOW)
 
 
 async def test_ingest_equals_the_pure_aggregation(scenario, database_url, bootstrap_servers):

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -31,16 +30,8 @@ from tests.e2e.pipeline import (
     read_tables,
     run_ingest_to_end,
 )
-from tests.scenario import build_scenario, expected, partition_log
+from tests.scenario import partition_log
 from tests.support import fresh_database
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    messages = build_scenario(7, now=NOW)
-    return messages, expected(messages, PARTITIONS, NOW)
 
 
 def stored_offsets(database_url: str) -> Counter[tuple[str, int]]:
